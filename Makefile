@@ -1,0 +1,31 @@
+# `make test` and `make demo` work on a fresh machine: they create .venv and install into it.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# A CPU build of torch; a bare `torch` requirement with nothing installed pulls a multi-GB CUDA build.
+TORCH_SPEC ?= torch==2.13.0
+export OMP_NUM_THREADS ?= 2
+
+.PHONY: install test demo bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+test: install
+	$(PY) -m pytest -q tests
+
+demo: install
+	$(PY) scripts/demo.py
+
+bench: install
+	$(PY) -m pip install -q -e ".[bench]"
+	$(PY) benchmarks/train_step.py --out benchmarks/results/train_step.json
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

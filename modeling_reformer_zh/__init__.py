@@ -1,0 +1,30 @@
+"""reformer-zh: a Hugging Face-native Reformer encoder-decoder for long Chinese documents.
+
+Importing the package registers the config and models with transformers' Auto classes.
+"""
+
+from transformers import AutoConfig, AutoModel, AutoModelForSeq2SeqLM
+
+from .configuration_reformer_zh import ReformerZhConfig
+from .modeling_reformer_zh import (
+    ReformerZhForConditionalGeneration,
+    ReformerZhModel,
+    ReformerZhPreTrainedModel,
+)
+
+AutoConfig.register(ReformerZhConfig.model_type, ReformerZhConfig, exist_ok=True)
+AutoModel.register(ReformerZhConfig, ReformerZhModel, exist_ok=True)
+AutoModelForSeq2SeqLM.register(ReformerZhConfig, ReformerZhForConditionalGeneration, exist_ok=True)
+
+# A saved checkpoint carries `auto_map` and these files, so it loads with trust_remote_code=True
+# where this package is not installed.
+ReformerZhConfig.register_for_auto_class()
+ReformerZhModel.register_for_auto_class("AutoModel")
+ReformerZhForConditionalGeneration.register_for_auto_class("AutoModelForSeq2SeqLM")
+
+__all__ = [
+    "ReformerZhConfig",
+    "ReformerZhPreTrainedModel",
+    "ReformerZhModel",
+    "ReformerZhForConditionalGeneration",
+]

@@ -1,0 +1,67 @@
+"""Cross-attention from the decoder to the encoder output.
+
+Dense over the encoder positions, computed in chunks of `cross_attn_chunk_length` queries so
+that a long target never materialises one (target x source) score matrix. With a cache the
+encoder keys and values are projected once per `generate` call, at the first step.
+Shapes: b batch, h heads, t target, S source, d head dim.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from .attention_utils import masked_attention, merge_heads, split_heads
+from .configuration_reformer_zh import ReformerZhConfig
+
+
+class ReformerZhCrossAttention(nn.Module):
+    def __init__(self, config: ReformerZhConfig, layer_idx: int) -> None:
+        super().__init__()
+        self.layer_idx = layer_idx
+        self.num_heads = config.num_attention_heads
+        self.head_size = config.attention_head_size
+        self.query_chunk_length = config.cross_attn_chunk_length
+        self.dropout_p = config.attention_probs_dropout_prob
+        all_head_size = self.num_heads * self.head_size
+        self.query = nn.Linear(config.hidden_size, all_head_size, bias=False)
+        self.key = nn.Linear(config.hidden_size, all_head_size, bias=False)
+        self.value = nn.Linear(config.hidden_size, all_head_size, bias=False)
+        self.output = nn.Linear(all_head_size, config.hidden_size, bias=False)
+
+    def forward(
+        self,
+        hidden_states: Tensor,
+        encoder_hidden_states: Tensor,
+        encoder_attention_mask: Tensor | None = None,
+        cache=None,
+    ) -> Tensor:
+        """hidden_states [b, t, hidden]; encoder_hidden_states [b, S, hidden];
+        encoder_attention_mask [b, S] bool (True = real); cache: an `EncoderDecoderCache`."""
+        query = split_heads(self.query(hidden_states), self.num_heads, self.head_size)
+        if cache is not None and cache.is_updated.get(self.layer_idx, False):
+            layer = cache.cross_attention_cache.layers[self.layer_idx]
+            key, value = layer.keys, layer.values
+        else:
+            key = split_heads(self.key(encoder_hidden_states), self.num_heads, self.head_size)
+            value = split_heads(self.value(encoder_hidden_states), self.num_heads, self.head_size)
+            if cache is not None:
+                key, value = cache.cross_attention_cache.update(key, value, self.layer_idx)
+                cache.is_updated[self.layer_idx] = True
+        if encoder_attention_mask is None:
+            allowed = torch.ones(1, 1, 1, key.shape[2], dtype=torch.bool, device=key.device)
+        else:
+            allowed = encoder_attention_mask[:, None, None, :]
+        outputs = [
+            masked_attention(
+                query_chunk,
+                key,
+                value,
+                allowed,
+                scale=self.head_size**-0.5,
+                dropout_p=self.dropout_p,
+                training=self.training,
+            )[0]
+            for query_chunk in query.split(self.query_chunk_length, dim=2)
+        ]
+        return self.output(merge_heads(torch.cat(outputs, dim=2)))

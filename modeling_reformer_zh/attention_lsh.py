@@ -1,0 +1,295 @@
+"""LSH self-attention (Kitaev, Kaiser & Levskaya 2020, sec. 2-3).
+
+Queries and keys share one projection (shared-QK); keys are unit length. Each hash round
+buckets the vectors by angular LSH (random rotation, argmax over [xR; -xR]), sorts them by
+(bucket, position), cuts the sorted sequence into chunks and lets every chunk attend to itself
+and its neighbours. Rounds are un-sorted and combined by the log-sum-exp of their logits, the
+round's share of the full softmax normaliser.
+
+Differences from transformers' Reformer:
+- padding tokens get a bucket of their own past the last real bucket, so they sort to the end
+  of every round and cannot move the chunk boundaries of real tokens (padding never changes
+  the output of a real token);
+- chunks look around inside their own hash round, with no wrap-around;
+- random rotations come from torch's generator (replayed by the reversible backward) unless
+  `hash_seed` is set; the global generator is never reseeded.
+
+Shapes: b batch, h heads, n hash rounds, s sequence, C chunks, c chunk length,
+w look-around window, d head dim, r num_buckets / 2 rotations.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from .attention_utils import (
+    look_around_positions,
+    look_around_vectors,
+    masked_attention,
+    merge_heads,
+    pad_to_multiple,
+    split_heads,
+)
+from .configuration_reformer_zh import ReformerZhConfig
+
+
+def derive_num_buckets(seq_length: int, chunk_length: int) -> int:
+    """About two buckets per chunk (paper, sec. 3: chunk length m = 2 * length / n_buckets),
+    rounded up to a power of two so that nearby lengths share one bucket count."""
+    wanted = max(2.0, 2.0 * seq_length / chunk_length)
+    return 2 ** math.ceil(math.log2(wanted))
+
+
+def draw_rotations(
+    *,
+    num_heads: int,
+    head_size: int,
+    num_hashes: int,
+    num_buckets: int,
+    seed: int | None,
+    device: torch.device,
+    dtype: torch.dtype,
+) -> Tensor:
+    """Random rotations [h, d, n, r] for angular LSH.
+
+    With `seed`, a private generator makes them reproducible without touching torch's global
+    generator; without, they come from the global generator, whose state the reversible
+    backward saves and replays.
+    """
+    shape = (num_heads, head_size, num_hashes, num_buckets // 2)
+    if seed is not None:
+        generator = torch.Generator(device="cpu").manual_seed(seed)
+        return torch.randn(shape, generator=generator, dtype=torch.float32).to(device=device, dtype=dtype)
+    return torch.randn(shape, device=device, dtype=dtype)
+
+
+def hash_vectors(vectors: Tensor, rotations: Tensor) -> Tensor:
+    """Angular LSH: bucket = argmax([xR; -xR]). vectors [b, h, s, d] -> buckets [b, h, n, s]."""
+    rotated = torch.einsum("bhsd,hdnr->bhnsr", vectors, rotations)
+    return torch.cat([rotated, -rotated], dim=-1).argmax(dim=-1)
+
+
+def normalize_keys(query_key: Tensor) -> Tensor:
+    """Shared-QK keys are the queries scaled to unit length (paper, sec. 2.2)."""
+    return query_key / query_key.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+
+
+def exact_shared_qk_attention(
+    query: Tensor,
+    query_key: Tensor,
+    value: Tensor,
+    *,
+    query_positions: Tensor,
+    key_mask: Tensor | None,
+    causal: bool,
+    dropout_p: float,
+    training: bool,
+) -> Tensor:
+    """The attention LSH approximates: every query reads every allowed key.
+
+    Args:
+        query: [b, h, q, d] shared-QK vectors of the queries.
+        query_key, value: [b, h, k, d] shared-QK vectors and values of all keys (positions 0..k-1).
+        query_positions: [q] positions of the queries among the keys.
+        key_mask: [b, k] bool, True for real tokens, or None.
+    Returns:
+        [b, h, q, d]
+    """
+    key_length = query_key.shape[-2]
+    key_positions = torch.arange(key_length, device=query.device)
+    self_mask = query_positions[:, None] == key_positions[None, :]
+    allowed = torch.ones_like(self_mask)
+    if causal:
+        allowed = key_positions[None, :] <= query_positions[:, None]
+    if key_mask is not None:
+        allowed = allowed & key_mask[:, None, None, :]
+    output, _ = masked_attention(
+        query,
+        normalize_keys(query_key),
+        value,
+        allowed,
+        self_mask=self_mask,
+        scale=query.shape[-1] ** -0.5,
+        dropout_p=dropout_p,
+        training=training,
+    )
+    return output
+
+
+def lsh_attention(
+    query_key: Tensor,
+    value: Tensor,
+    *,
+    buckets: Tensor,
+    num_buckets: int,
+    key_mask: Tensor | None,
+    causal: bool,
+    chunk_length: int,
+    num_chunks_before: int,
+    num_chunks_after: int,
+    dropout_p: float,
+    training: bool,
+) -> Tensor:
+    """Chunked attention over the bucket-sorted sequence, rounds combined by log-sum-exp.
+
+    Args:
+        query_key, value: [b, h, s, d], s a multiple of `chunk_length`.
+        buckets: [b, h, n, s] bucket of every vector in every round, in [0, num_buckets).
+        key_mask: [b, s] bool, True for real tokens, or None.
+    Returns:
+        [b, h, s, d]
+    """
+    batch_size, num_heads, seq_length, head_size = query_key.shape
+    num_hashes = buckets.shape[2]
+    if seq_length % chunk_length:
+        raise ValueError(f"sequence length {seq_length} is not a multiple of the chunk length {chunk_length}")
+    num_chunks = seq_length // chunk_length
+
+    positions = torch.arange(seq_length, device=query_key.device)
+    if key_mask is not None:
+        # Padding sorts after every real token of its round, in a bucket of its own.
+        buckets = torch.where(key_mask[:, None, None, :], buckets, num_buckets)
+    sort_keys = buckets * seq_length + positions  # unique: (bucket, position) order
+    sorted_positions = sort_keys.argsort(dim=-1)  # [b, h, n, s]: which token sits at each slot
+    unsort_index = sorted_positions.argsort(dim=-1)
+
+    def gather_vectors(vectors: Tensor) -> Tensor:  # [b, h, s, d] -> [b, h, n, C, c, d]
+        expanded = vectors[:, :, None].expand(-1, -1, num_hashes, -1, -1)
+        index = sorted_positions[..., None].expand(-1, -1, -1, -1, head_size)
+        gathered = expanded.gather(3, index)
+        return gathered.view(batch_size, num_heads, num_hashes, num_chunks, chunk_length, head_size)
+
+    sorted_queries = gather_vectors(query_key)
+    sorted_keys = look_around_vectors(gather_vectors(normalize_keys(query_key)), num_chunks_before, num_chunks_after)
+    sorted_values = look_around_vectors(gather_vectors(value), num_chunks_before, num_chunks_after)
+
+    query_positions = sorted_positions.view(batch_size, num_heads, num_hashes, num_chunks, chunk_length)
+    key_positions = look_around_positions(query_positions, num_chunks_before, num_chunks_after, -1)
+    allowed = key_positions >= 0  # neighbours past the edges do not exist
+    if key_mask is not None:
+        sorted_mask = key_mask[:, None, None, :].expand(-1, num_heads, num_hashes, -1).gather(3, sorted_positions)
+        sorted_mask = sorted_mask.view(batch_size, num_heads, num_hashes, num_chunks, chunk_length)
+        allowed = allowed & look_around_positions(sorted_mask, num_chunks_before, num_chunks_after, False)
+    allowed = allowed[..., None, :]  # [b, h, n, C, 1, w]
+    if causal:
+        allowed = allowed & (key_positions[..., None, :] <= query_positions[..., :, None])
+    self_mask = key_positions[..., None, :] == query_positions[..., :, None]
+
+    output, log_normalizer = masked_attention(
+        sorted_queries,
+        sorted_keys,
+        sorted_values,
+        allowed,
+        self_mask=self_mask,
+        scale=head_size**-0.5,
+        dropout_p=dropout_p,
+        training=training,
+    )
+    output = output.view(batch_size, num_heads, num_hashes, seq_length, head_size)
+    log_normalizer = log_normalizer.view(batch_size, num_heads, num_hashes, seq_length)
+    output = output.gather(3, unsort_index[..., None].expand(-1, -1, -1, -1, head_size))
+    log_normalizer = log_normalizer.gather(3, unsort_index)
+    # Round r attended with normaliser Z_r; its share of the union is Z_r / sum(Z) (paper, eq. 4-6).
+    round_weights = torch.softmax(log_normalizer, dim=2)
+    return (output * round_weights[..., None]).sum(dim=2)
+
+
+class ReformerZhLSHSelfAttention(nn.Module):
+    """Multi-round, shared-QK LSH self-attention, causal in the decoder.
+
+    Inputs of at most `full_attn_threshold` tokens, and every cached decoding step, take the
+    exact shared-QK path instead (see the module docstring of the config for the cache).
+    """
+
+    def __init__(self, config: ReformerZhConfig, layer_idx: int, is_causal: bool) -> None:
+        super().__init__()
+        self.layer_idx = layer_idx
+        self.is_causal = is_causal
+        self.num_heads = config.num_attention_heads
+        self.head_size = config.attention_head_size
+        self.num_hashes = config.num_hashes
+        self.num_buckets = config.num_buckets
+        self.hash_seed = None if config.hash_seed is None else config.hash_seed + layer_idx
+        self.chunk_length = config.lsh_attn_chunk_length
+        self.num_chunks_before = config.lsh_num_chunks_before
+        self.num_chunks_after = 0 if is_causal else config.lsh_num_chunks_after
+        self.full_attn_threshold = config.full_attn_threshold
+        self.dropout_p = config.attention_probs_dropout_prob
+        all_head_size = self.num_heads * self.head_size
+        self.query_key = nn.Linear(config.hidden_size, all_head_size, bias=False)
+        self.value = nn.Linear(config.hidden_size, all_head_size, bias=False)
+        self.output = nn.Linear(all_head_size, config.hidden_size, bias=False)
+
+    def forward(self, hidden_states: Tensor, attention_mask: Tensor | None = None, cache=None) -> Tensor:
+        """hidden_states [b, s, hidden]; attention_mask [b, keys] bool (True = real) or None;
+        cache: a `DynamicCache` of this stack's self-attention (decoder only)."""
+        query_key = split_heads(self.query_key(hidden_states), self.num_heads, self.head_size)
+        value = split_heads(self.value(hidden_states), self.num_heads, self.head_size)
+        seq_length = query_key.shape[2]
+
+        if cache is not None:
+            past_length = cache.get_seq_length(self.layer_idx)
+            all_query_key, all_value = cache.update(query_key, value, self.layer_idx)
+            output = exact_shared_qk_attention(
+                query_key,
+                all_query_key,
+                all_value,
+                query_positions=torch.arange(past_length, past_length + seq_length, device=query_key.device),
+                key_mask=attention_mask,
+                causal=self.is_causal,
+                dropout_p=self.dropout_p,
+                training=self.training,
+            )
+        elif seq_length <= self.full_attn_threshold:
+            output = exact_shared_qk_attention(
+                query_key,
+                query_key,
+                value,
+                query_positions=torch.arange(seq_length, device=query_key.device),
+                key_mask=attention_mask,
+                causal=self.is_causal,
+                dropout_p=self.dropout_p,
+                training=self.training,
+            )
+        else:
+            output = self._lsh(query_key, value, attention_mask)
+        return self.output(merge_heads(output))
+
+    def _lsh(self, query_key: Tensor, value: Tensor, attention_mask: Tensor | None) -> Tensor:
+        seq_length = query_key.shape[2]
+        if seq_length % self.chunk_length:
+            # Pad inside the layer (training included) and cut back; pads are masked keys.
+            if attention_mask is None:
+                attention_mask = torch.ones(query_key.shape[0], seq_length, dtype=torch.bool, device=query_key.device)
+            query_key = pad_to_multiple(query_key, self.chunk_length, dim=2)
+            value = pad_to_multiple(value, self.chunk_length, dim=2)
+            attention_mask = pad_to_multiple(attention_mask, self.chunk_length, dim=1, value=False)
+        padded_length = query_key.shape[2]
+        num_buckets = self.num_buckets or derive_num_buckets(padded_length, self.chunk_length)
+        rotations = draw_rotations(
+            num_heads=self.num_heads,
+            head_size=self.head_size,
+            num_hashes=self.num_hashes,
+            num_buckets=num_buckets,
+            seed=self.hash_seed,
+            device=query_key.device,
+            dtype=query_key.dtype,
+        )
+        buckets = hash_vectors(query_key.detach(), rotations)
+        output = lsh_attention(
+            query_key,
+            value,
+            buckets=buckets,
+            num_buckets=num_buckets,
+            key_mask=attention_mask,
+            causal=self.is_causal,
+            chunk_length=self.chunk_length,
+            num_chunks_before=self.num_chunks_before,
+            num_chunks_after=self.num_chunks_after,
+            dropout_p=self.dropout_p,
+            training=self.training,
+        )
+        return output[:, :, :seq_length]

@@ -1,0 +1,120 @@
+"""Shared pieces of the attention layers: head split/merge, chunk look-around, mask values.
+
+Shapes: b batch, h heads, s sequence, c chunk length, C number of chunks, w look-around
+window (chunks before + 1 + chunks after, times c), d head dim.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def split_heads(hidden_states: Tensor, num_heads: int, head_size: int) -> Tensor:
+    """[b, s, h*d] -> [b, h, s, d]."""
+    batch_size, seq_length, _ = hidden_states.shape
+    return hidden_states.view(batch_size, seq_length, num_heads, head_size).transpose(1, 2)
+
+
+def merge_heads(hidden_states: Tensor) -> Tensor:
+    """[b, h, s, d] -> [b, s, h*d]."""
+    batch_size, num_heads, seq_length, head_size = hidden_states.shape
+    return hidden_states.transpose(1, 2).reshape(batch_size, seq_length, num_heads * head_size)
+
+
+def mask_value(dtype: torch.dtype) -> float:
+    """The logit of a forbidden key: the dtype's most negative finite value.
+
+    Finite (never -inf) so that a row with every key masked gives a uniform softmax instead of NaN.
+    """
+    return torch.finfo(dtype).min
+
+
+def self_mask_value(dtype: torch.dtype) -> float:
+    """The logit of a token's own key in shared-QK attention.
+
+    With shared QK a query's dot product with itself is always the largest, so the paper
+    forbids it "except when it has no other valid attention target" (sec. 2.2): a large negative
+    value that still beats `mask_value`. -1e4 fits fp16 and is far below any real logit, whose
+    keys are unit length.
+    """
+    return -1e4
+
+
+def look_around_vectors(chunks: Tensor, num_before: int, num_after: int) -> Tensor:
+    """Concatenate each chunk of [..., C, c, d] vectors with its neighbours: [..., C, w, d].
+
+    w = (num_before + 1 + num_after) * c. Missing neighbours at the edges are zeros (there is no
+    wrap-around); `look_around_positions` marks them invalid for the mask.
+    """
+    return _look_around(chunks, num_before, num_after, 0.0, trailing_dims=1)
+
+
+def look_around_positions(chunks: Tensor, num_before: int, num_after: int, pad_value: int | bool) -> Tensor:
+    """The same for [..., C, c] positions or masks: [..., C, w], `pad_value` at the edges."""
+    return _look_around(chunks, num_before, num_after, pad_value, trailing_dims=0)
+
+
+def _look_around(chunks: Tensor, num_before: int, num_after: int, pad_value, trailing_dims: int) -> Tensor:
+    if num_before == 0 and num_after == 0:
+        return chunks
+    chunk_dim = chunks.dim() - 2 - trailing_dims
+    num_chunks = chunks.shape[chunk_dim]
+    pad_shape = list(chunks.shape)
+    pieces = []
+    for shift in range(-num_before, num_after + 1):
+        if shift == 0:
+            pieces.append(chunks)
+            continue
+        available = max(num_chunks - abs(shift), 0)
+        pad_shape[chunk_dim] = num_chunks - available
+        padding = torch.full(pad_shape, pad_value, dtype=chunks.dtype, device=chunks.device)
+        if shift < 0:  # chunk i sees chunk i + shift; the first -shift chunks see padding
+            pieces.append(torch.cat([padding, chunks.narrow(chunk_dim, 0, available)], dim=chunk_dim))
+        else:
+            pieces.append(torch.cat([chunks.narrow(chunk_dim, num_chunks - available, available), padding], dim=chunk_dim))
+    return torch.cat(pieces, dim=chunk_dim + 1)
+
+
+def pad_to_multiple(tensor: Tensor, multiple: int, dim: int, value: float | int | bool = 0) -> Tensor:
+    """Right-pad `tensor` along `dim` to a multiple of `multiple`."""
+    length = tensor.shape[dim]
+    padded_length = -(-length // multiple) * multiple
+    if padded_length == length:
+        return tensor
+    pad_shape = list(tensor.shape)
+    pad_shape[dim] = padded_length - length
+    padding = torch.full(pad_shape, value, dtype=tensor.dtype, device=tensor.device)
+    return torch.cat([tensor, padding], dim=dim)
+
+
+def masked_attention(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    allowed: Tensor,
+    *,
+    scale: float,
+    dropout_p: float,
+    training: bool,
+    self_mask: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Softmax attention under an explicit mask; every attention kind ends here.
+
+    Args:
+        query: [..., q, d]; key, value: [..., k, d].
+        allowed: bool, broadcastable to [..., q, k]; True where the query may read the key.
+        self_mask: bool, broadcastable to [..., q, k]; True at a query's own key (shared-QK only).
+    Returns:
+        The attended values [..., q, d] and the log-sum-exp of the logits [..., q], which LSH uses
+        to weigh its hash rounds.
+    """
+    logits = torch.matmul(query, key.transpose(-1, -2)) * scale
+    if self_mask is not None:
+        logits = logits.masked_fill(self_mask, self_mask_value(logits.dtype))
+    logits = logits.masked_fill(~allowed, mask_value(logits.dtype))
+    log_normalizer = torch.logsumexp(logits, dim=-1, keepdim=True)
+    probs = torch.exp(logits - log_normalizer)
+    if training and dropout_p > 0:
+        probs = torch.nn.functional.dropout(probs, p=dropout_p, training=True)
+    return torch.matmul(probs, value), log_normalizer.squeeze(-1)

@@ -1,0 +1,269 @@
+"""Configuration of the Reformer encoder-decoder.
+
+Field names follow transformers' `ReformerConfig` wherever the concept exists; the seq2seq
+additions are the per-stack layer lists, `reversible` and `full_attn_threshold`. Every
+invalid combination fails here, with the field, the value and the fix, so that a model is
+never built from a config it cannot run.
+"""
+
+from __future__ import annotations
+
+import math
+
+from transformers import PretrainedConfig
+
+ATTENTION_KINDS = ("lsh", "local", "full")
+DEFAULT_ENCODER_ATTN_LAYERS = ("local", "lsh", "local", "lsh", "local", "lsh")
+DEFAULT_DECODER_ATTN_LAYERS = ("full", "full", "full", "full", "full", "full")
+
+
+class ReformerZhConfig(PretrainedConfig):
+    r"""
+    Configuration of [`ReformerZhModel`] and [`ReformerZhForConditionalGeneration`].
+
+    Args:
+        vocab_size (`int`, defaults to 32000): size of the shared token embedding and LM head.
+        hidden_size (`int`, defaults to 256): width of each of the two reversible streams.
+        num_attention_heads (`int`, defaults to 4): attention heads in every attention layer.
+        attention_head_size (`int`, defaults to 64): width of one head; heads are concatenated
+            and projected back to `hidden_size`, so it need not divide `hidden_size`.
+        feed_forward_size (`int`, defaults to 1024): inner width of the feed-forward layers.
+        hidden_act (`str`, defaults to `"gelu"`): feed-forward activation (a key of `ACT2FN`).
+        hidden_dropout_prob (`float`, defaults to 0.1): dropout on embeddings and sublayer outputs.
+        attention_probs_dropout_prob (`float`, defaults to 0.1): dropout on attention weights.
+        encoder_attn_layers (`list[str]`): attention kind of each encoder layer, one of
+            `"lsh"`, `"local"`, `"full"`; its length is the encoder depth.
+        decoder_attn_layers (`list[str]`): the same for the decoder's causal self-attention.
+            `"full"` and `"local"` cache exactly; a decoder `"lsh"` layer trains with causal LSH
+            above `full_attn_threshold` but decodes with the cache by exact shared-QK attention
+            over the prefix (the attention LSH approximates).
+        num_hashes (`int`, defaults to 2): LSH hash rounds; rounds are combined by the
+            log-sum-exp of their attention logits.
+        num_buckets (`int`, *optional*): LSH buckets per round (even). `None` derives it from the
+            (padded) input length: the next power of two >= 2 * length / `lsh_attn_chunk_length`,
+            so a chunk holds about two buckets (paper, sec. 3). Set it to make outputs
+            independent of how much padding a batch carries.
+        hash_seed (`int`, *optional*): fixes the random rotations (tests, reproducible
+            evaluation); `None` draws fresh rotations every forward from torch's generator.
+        lsh_attn_chunk_length (`int`, defaults to 64), lsh_num_chunks_before (`int`, defaults to 1),
+        lsh_num_chunks_after (`int`, defaults to 0): chunking of the bucket-sorted sequence.
+        local_attn_chunk_length (`int`, defaults to 64), local_num_chunks_before (`int`, defaults to 1),
+        local_num_chunks_after (`int`, defaults to 0): the sliding window of local attention.
+            Decoder layers are causal and ignore the `*_num_chunks_after` fields.
+        full_attn_threshold (`int`, defaults to 0): inputs of at most this many tokens run LSH layers
+            as exact (shared-QK) full attention: hashing only pays off on long inputs.
+        axial_pos_embds (`bool`, defaults to True): factorised (axial) position embeddings;
+            `False` uses a learned table of `max_position_embeddings` rows.
+        axial_pos_shape (`list[int]`, defaults to `[64, 64]`): factors whose product must be
+            >= `max_position_embeddings`; any length up to `max_position_embeddings` works.
+        axial_pos_embds_dim (`list[int]`, defaults to `[64, 192]`): widths of the two factors,
+            summing to `hidden_size`.
+        max_position_embeddings (`int`, defaults to 4096): longest encoder or decoder input.
+        chunk_size_feed_forward (`int`, defaults to 0): run the feed-forward over sequence chunks
+            of this many tokens to bound its activation memory; 0 runs it in one piece.
+        cross_attn_chunk_length (`int`, defaults to 256): decoder queries per cross-attention chunk,
+            so a long target never materialises one (target x source) score matrix.
+        reversible (`bool`, defaults to True): reversible residual backward (activations
+            recomputed, memory independent of depth). `False` is the same function with plain
+            autograd: one state dict loads into both.
+        layer_norm_eps (`float`, defaults to 1e-12), initializer_range (`float`, defaults to 0.02).
+        pad_token_id (`int`, defaults to 0), bos_token_id (`int`, defaults to 2),
+        eos_token_id (`int`, defaults to 3), decoder_start_token_id (`int`, defaults to 2).
+        use_cache (`bool`, defaults to True): return a generation cache from the decoder.
+    """
+
+    model_type = "reformer_zh"
+    keys_to_ignore_at_inference = ["cache", "past_key_values"]
+
+    def __init__(
+        self,
+        vocab_size: int = 32000,
+        hidden_size: int = 256,
+        num_attention_heads: int = 4,
+        attention_head_size: int = 64,
+        feed_forward_size: int = 1024,
+        hidden_act: str = "gelu",
+        hidden_dropout_prob: float = 0.1,
+        attention_probs_dropout_prob: float = 0.1,
+        encoder_attn_layers: list[str] | tuple[str, ...] = DEFAULT_ENCODER_ATTN_LAYERS,
+        decoder_attn_layers: list[str] | tuple[str, ...] = DEFAULT_DECODER_ATTN_LAYERS,
+        num_hashes: int = 2,
+        num_buckets: int | None = None,
+        hash_seed: int | None = None,
+        lsh_attn_chunk_length: int = 64,
+        lsh_num_chunks_before: int = 1,
+        lsh_num_chunks_after: int = 0,
+        local_attn_chunk_length: int = 64,
+        local_num_chunks_before: int = 1,
+        local_num_chunks_after: int = 0,
+        full_attn_threshold: int = 0,
+        axial_pos_embds: bool = True,
+        axial_pos_shape: list[int] | tuple[int, ...] = (64, 64),
+        axial_pos_embds_dim: list[int] | tuple[int, ...] = (64, 192),
+        max_position_embeddings: int = 4096,
+        chunk_size_feed_forward: int = 0,
+        cross_attn_chunk_length: int = 256,
+        reversible: bool = True,
+        layer_norm_eps: float = 1e-12,
+        initializer_range: float = 0.02,
+        pad_token_id: int = 0,
+        bos_token_id: int = 2,
+        eos_token_id: int = 3,
+        decoder_start_token_id: int = 2,
+        use_cache: bool = True,
+        tie_word_embeddings: bool = True,
+        **kwargs,
+    ) -> None:
+        self.vocab_size = vocab_size
+        self.hidden_size = hidden_size
+        self.num_attention_heads = num_attention_heads
+        self.attention_head_size = attention_head_size
+        self.feed_forward_size = feed_forward_size
+        self.hidden_act = hidden_act
+        self.hidden_dropout_prob = hidden_dropout_prob
+        self.attention_probs_dropout_prob = attention_probs_dropout_prob
+        self.encoder_attn_layers = list(encoder_attn_layers)
+        self.decoder_attn_layers = list(decoder_attn_layers)
+        self.num_hashes = num_hashes
+        self.num_buckets = num_buckets
+        self.hash_seed = hash_seed
+        self.lsh_attn_chunk_length = lsh_attn_chunk_length
+        self.lsh_num_chunks_before = lsh_num_chunks_before
+        self.lsh_num_chunks_after = lsh_num_chunks_after
+        self.local_attn_chunk_length = local_attn_chunk_length
+        self.local_num_chunks_before = local_num_chunks_before
+        self.local_num_chunks_after = local_num_chunks_after
+        self.full_attn_threshold = full_attn_threshold
+        self.axial_pos_embds = axial_pos_embds
+        self.axial_pos_shape = list(axial_pos_shape)
+        self.axial_pos_embds_dim = list(axial_pos_embds_dim)
+        self.max_position_embeddings = max_position_embeddings
+        self.chunk_size_feed_forward = chunk_size_feed_forward
+        self.cross_attn_chunk_length = cross_attn_chunk_length
+        self.reversible = reversible
+        self.layer_norm_eps = layer_norm_eps
+        self.initializer_range = initializer_range
+        self.use_cache = use_cache
+        kwargs.setdefault("is_encoder_decoder", True)
+        super().__init__(
+            pad_token_id=pad_token_id,
+            bos_token_id=bos_token_id,
+            eos_token_id=eos_token_id,
+            decoder_start_token_id=decoder_start_token_id,
+            tie_word_embeddings=tie_word_embeddings,
+            **kwargs,
+        )
+        self.validate_reformer_zh()
+
+    @property
+    def num_hidden_layers(self) -> int:
+        """Decoder depth: the number of layers a generation cache holds."""
+        return len(self.decoder_attn_layers)
+
+    @property
+    def encoder_layers(self) -> int:
+        return len(self.encoder_attn_layers)
+
+    @property
+    def decoder_layers(self) -> int:
+        return len(self.decoder_attn_layers)
+
+    def validate_reformer_zh(self) -> None:
+        """Fail early, naming the field, its value and the fix."""
+
+        def require(condition: bool, message: str) -> None:
+            if not condition:
+                raise ValueError(message)
+
+        for field in (
+            "vocab_size",
+            "hidden_size",
+            "num_attention_heads",
+            "attention_head_size",
+            "feed_forward_size",
+            "num_hashes",
+            "lsh_attn_chunk_length",
+            "local_attn_chunk_length",
+            "max_position_embeddings",
+            "cross_attn_chunk_length",
+        ):
+            value = getattr(self, field)
+            require(
+                isinstance(value, int) and value > 0,
+                f"`{field}` must be a positive integer, got {value!r}.",
+            )
+        for field in (
+            "lsh_num_chunks_before",
+            "lsh_num_chunks_after",
+            "local_num_chunks_before",
+            "local_num_chunks_after",
+            "full_attn_threshold",
+            "chunk_size_feed_forward",
+        ):
+            value = getattr(self, field)
+            require(
+                isinstance(value, int) and value >= 0,
+                f"`{field}` must be a non-negative integer, got {value!r}.",
+            )
+        for field in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
+            value = getattr(self, field)
+            require(0.0 <= value < 1.0, f"`{field}` must be in [0, 1), got {value!r}.")
+
+        for field in ("encoder_attn_layers", "decoder_attn_layers"):
+            layers = getattr(self, field)
+            require(
+                len(layers) > 0,
+                f"`{field}` is empty; give one attention kind per layer, e.g. {list(DEFAULT_ENCODER_ATTN_LAYERS[:2])}.",
+            )
+            unknown = [kind for kind in layers if kind not in ATTENTION_KINDS]
+            require(
+                not unknown,
+                f"`{field}` contains {unknown}; each entry must be one of {list(ATTENTION_KINDS)}.",
+            )
+
+        if self.num_buckets is not None:
+            require(
+                isinstance(self.num_buckets, int) and self.num_buckets >= 2 and self.num_buckets % 2 == 0,
+                f"`num_buckets` must be an even integer >= 2 (angular LSH takes the argmax over [xR; -xR]), "
+                f"got {self.num_buckets!r}; or set it to None to derive it from the input length.",
+            )
+
+        if self.axial_pos_embds:
+            require(
+                len(self.axial_pos_shape) == 2 and len(self.axial_pos_embds_dim) == 2,
+                f"`axial_pos_shape` ({self.axial_pos_shape}) and `axial_pos_embds_dim` ({self.axial_pos_embds_dim}) "
+                "must both have two entries.",
+            )
+            require(
+                sum(self.axial_pos_embds_dim) == self.hidden_size,
+                f"`axial_pos_embds_dim` {self.axial_pos_embds_dim} must sum to `hidden_size` ({self.hidden_size}); "
+                f"e.g. [{self.hidden_size // 4}, {self.hidden_size - self.hidden_size // 4}].",
+            )
+            capacity = math.prod(self.axial_pos_shape)
+            require(
+                capacity >= self.max_position_embeddings,
+                f"`axial_pos_shape` {self.axial_pos_shape} covers {capacity} positions, fewer than "
+                f"`max_position_embeddings` ({self.max_position_embeddings}); use factors whose product is at least "
+                f"{self.max_position_embeddings}, e.g. {suggest_axial_shape(self.max_position_embeddings)}.",
+            )
+
+        for field in ("pad_token_id", "decoder_start_token_id"):
+            value = getattr(self, field)
+            require(
+                value is not None and 0 <= value < self.vocab_size,
+                f"`{field}` ({value!r}) must be a token id in [0, vocab_size={self.vocab_size}).",
+            )
+        require(
+            self.tie_word_embeddings,
+            "`tie_word_embeddings=False` is not supported: the LM head shares the token embedding.",
+        )
+
+
+def suggest_axial_shape(max_position_embeddings: int) -> list[int]:
+    """Two factors close to the square root whose product covers `max_position_embeddings`."""
+    first = 2 ** math.ceil(math.log2(math.isqrt(max(max_position_embeddings - 1, 1)) + 1))
+    second = math.ceil(max_position_embeddings / first)
+    return [first, second]
+
+
+__all__ = ["ReformerZhConfig"]

@@ -1,0 +1,391 @@
+"""The Reformer encoder-decoder: embeddings, reversible encoder and decoder stacks, LM head.
+
+Reads top to bottom: residual steps (pre-LayerNorm sublayers), the encoder and decoder layers
+that group them, the two stacks, the base model and the generation head. The attention kinds
+live in attention_*.py, the reversible mechanism in reversible.py.
+
+Each stack keeps two streams (RevNet); both start as the embeddings and their mean, after a
+final LayerNorm, is the stack's output.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from transformers import GenerationMixin, PreTrainedModel
+from transformers.cache_utils import DynamicCache, EncoderDecoderCache
+from transformers.modeling_outputs import BaseModelOutput, Seq2SeqLMOutput, Seq2SeqModelOutput
+
+from .attention_cross import ReformerZhCrossAttention
+from .attention_full import ReformerZhFullSelfAttention
+from .attention_local import ReformerZhLocalSelfAttention
+from .attention_lsh import ReformerZhLSHSelfAttention
+from .cache_reformer_zh import OUTPUT_CACHE_FIELD, new_generation_cache
+from .configuration_reformer_zh import ReformerZhConfig
+from .embeddings import ReformerZhAxialPositionEmbeddings, ReformerZhEmbeddings
+from .feed_forward import ReformerZhFeedForward
+from .reversible import StepContext, run_stack
+
+SELF_ATTENTION_CLASSES = {
+    "lsh": ReformerZhLSHSelfAttention,
+    "local": ReformerZhLocalSelfAttention,
+    "full": ReformerZhFullSelfAttention,
+}
+
+
+class ReformerZhSelfAttentionStep(nn.Module):
+    """LayerNorm -> self-attention (lsh | local | full) -> dropout: one residual step."""
+
+    reads_encoder = False
+
+    def __init__(self, config: ReformerZhConfig, kind: str, layer_idx: int, is_causal: bool) -> None:
+        super().__init__()
+        self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.attention = SELF_ATTENTION_CLASSES[kind](config, layer_idx, is_causal)
+        self.dropout_p = config.hidden_dropout_prob
+
+    def forward(self, hidden_states: Tensor, context: StepContext) -> Tensor:
+        cache = context.cache.self_attention_cache if context.cache is not None else None
+        output = self.attention(self.layer_norm(hidden_states), context.attention_mask, cache)
+        return nn.functional.dropout(output, p=self.dropout_p, training=self.training)
+
+
+class ReformerZhCrossAttentionStep(nn.Module):
+    """LayerNorm -> cross-attention to the encoder output -> dropout."""
+
+    reads_encoder = True
+
+    def __init__(self, config: ReformerZhConfig, layer_idx: int) -> None:
+        super().__init__()
+        self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.attention = ReformerZhCrossAttention(config, layer_idx)
+        self.dropout_p = config.hidden_dropout_prob
+
+    def forward(self, hidden_states: Tensor, context: StepContext) -> Tensor:
+        output = self.attention(
+            self.layer_norm(hidden_states),
+            context.encoder_hidden_states,
+            context.encoder_attention_mask,
+            context.cache,
+        )
+        return nn.functional.dropout(output, p=self.dropout_p, training=self.training)
+
+
+class ReformerZhFeedForwardStep(nn.Module):
+    """LayerNorm -> (chunked) feed-forward -> dropout."""
+
+    reads_encoder = False
+
+    def __init__(self, config: ReformerZhConfig) -> None:
+        super().__init__()
+        self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.feed_forward = ReformerZhFeedForward(config)
+        self.dropout_p = config.hidden_dropout_prob
+
+    def forward(self, hidden_states: Tensor, context: StepContext) -> Tensor:
+        output = self.feed_forward(self.layer_norm(hidden_states))
+        return nn.functional.dropout(output, p=self.dropout_p, training=self.training)
+
+
+class ReformerZhEncoderLayer(nn.Module):
+    """Two residual steps: Y1 = X1 + Attention(X2); Y2 = X2 + FeedForward(Y1)."""
+
+    def __init__(self, config: ReformerZhConfig, layer_idx: int) -> None:
+        super().__init__()
+        self.attention = ReformerZhSelfAttentionStep(config, config.encoder_attn_layers[layer_idx], layer_idx, False)
+        self.feed_forward = ReformerZhFeedForwardStep(config)
+
+    def steps(self) -> list[nn.Module]:
+        return [self.attention, self.feed_forward]
+
+
+class ReformerZhDecoderLayer(nn.Module):
+    """Three residual steps: causal self-attention, cross-attention, feed-forward."""
+
+    def __init__(self, config: ReformerZhConfig, layer_idx: int) -> None:
+        super().__init__()
+        kind = config.decoder_attn_layers[layer_idx]
+        self.self_attention = ReformerZhSelfAttentionStep(config, kind, layer_idx, True)
+        self.cross_attention = ReformerZhCrossAttentionStep(config, layer_idx)
+        self.feed_forward = ReformerZhFeedForwardStep(config)
+
+    def steps(self) -> list[nn.Module]:
+        return [self.self_attention, self.cross_attention, self.feed_forward]
+
+
+def as_bool_mask(attention_mask: Tensor | None) -> Tensor | None:
+    """HF masks are 1 for real tokens and 0 for padding, in any integer or bool dtype."""
+    if attention_mask is None:
+        return None
+    if attention_mask.dim() != 2:
+        raise ValueError(
+            f"`attention_mask` must be [batch, sequence] with 1 for real tokens and 0 for padding, "
+            f"got shape {tuple(attention_mask.shape)}."
+        )
+    return attention_mask.bool()
+
+
+class ReformerZhPreTrainedModel(PreTrainedModel):
+    config_class = ReformerZhConfig
+    base_model_prefix = "model"
+    main_input_name = "input_ids"
+    supports_gradient_checkpointing = False  # the reversible backward already recomputes activations
+    _no_split_modules = ["ReformerZhEncoderLayer", "ReformerZhDecoderLayer"]
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        std = self.config.initializer_range
+        if isinstance(module, nn.Linear):
+            module.weight.normal_(mean=0.0, std=std)
+            if module.bias is not None:
+                module.bias.zero_()
+        elif isinstance(module, nn.Embedding):
+            module.weight.normal_(mean=0.0, std=std)
+        elif isinstance(module, nn.LayerNorm):
+            module.weight.fill_(1.0)
+            module.bias.zero_()
+        elif isinstance(module, ReformerZhAxialPositionEmbeddings):
+            module.rows.normal_(mean=0.0, std=std)
+            module.columns.normal_(mean=0.0, std=std)
+
+    @classmethod
+    def _supports_default_dynamic_cache(cls) -> bool:
+        # `generate()` would refuse anyway (our class name contains "reformer"); the forward
+        # builds its own `EncoderDecoderCache` on the first step and returns it, and `generate`
+        # threads it through the following steps and reorders it for beam search.
+        return False
+
+
+class ReformerZhStack(nn.Module):
+    """Embeddings, residual steps over two streams, mean of the streams, final LayerNorm."""
+
+    def __init__(self, config: ReformerZhConfig, token_embeddings: nn.Embedding, is_decoder: bool) -> None:
+        super().__init__()
+        self.config = config
+        self.embeddings = ReformerZhEmbeddings(config, token_embeddings)
+        layer_class = ReformerZhDecoderLayer if is_decoder else ReformerZhEncoderLayer
+        num_layers = len(config.decoder_attn_layers if is_decoder else config.encoder_attn_layers)
+        self.layers = nn.ModuleList(layer_class(config, index) for index in range(num_layers))
+        self.final_layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+    def steps(self) -> list[nn.Module]:
+        return [step for layer in self.layers for step in layer.steps()]
+
+    def run(self, hidden_states: Tensor, context: StepContext) -> Tensor:
+        a, b = run_stack(self.steps(), hidden_states, context, reversible=self.config.reversible)
+        return self.final_layer_norm((a + b) / 2)
+
+
+class ReformerZhEncoder(ReformerZhStack):
+    def __init__(self, config: ReformerZhConfig, token_embeddings: nn.Embedding) -> None:
+        super().__init__(config, token_embeddings, is_decoder=False)
+
+    def forward(
+        self,
+        input_ids: Tensor | None = None,
+        attention_mask: Tensor | None = None,
+        inputs_embeds: Tensor | None = None,
+        return_dict: bool = True,
+        **kwargs,
+    ) -> BaseModelOutput | tuple:
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("Pass exactly one of `input_ids` and `inputs_embeds` to the encoder.")
+        hidden_states = self.embeddings(input_ids=input_ids, inputs_embeds=inputs_embeds)
+        hidden_states = self.run(hidden_states, StepContext(attention_mask=as_bool_mask(attention_mask)))
+        if not return_dict:
+            return (hidden_states,)
+        return BaseModelOutput(last_hidden_state=hidden_states)
+
+
+class ReformerZhDecoder(ReformerZhStack):
+    def __init__(self, config: ReformerZhConfig, token_embeddings: nn.Embedding) -> None:
+        super().__init__(config, token_embeddings, is_decoder=True)
+
+    def forward(
+        self,
+        input_ids: Tensor | None,
+        encoder_hidden_states: Tensor,
+        attention_mask: Tensor | None = None,
+        encoder_attention_mask: Tensor | None = None,
+        inputs_embeds: Tensor | None = None,
+        cache: EncoderDecoderCache | None = None,
+    ) -> Tensor:
+        past_length = cache.get_seq_length() if cache is not None else 0
+        hidden_states = self.embeddings(input_ids=input_ids, inputs_embeds=inputs_embeds, past_length=past_length)
+        context = StepContext(
+            attention_mask=as_bool_mask(attention_mask),
+            encoder_hidden_states=encoder_hidden_states,
+            encoder_attention_mask=as_bool_mask(encoder_attention_mask),
+            cache=cache,
+        )
+        return self.run(hidden_states, context)
+
+
+def shift_tokens_right(labels: Tensor, pad_token_id: int, decoder_start_token_id: int) -> Tensor:
+    """Teacher forcing: [start, y0, ..., y_{n-2}]; ignored labels (-100) become padding."""
+    shifted = labels.new_zeros(labels.shape)
+    shifted[:, 1:] = labels[:, :-1].clone()
+    shifted[:, 0] = decoder_start_token_id
+    return shifted.masked_fill(shifted == -100, pad_token_id)
+
+
+class ReformerZhModel(ReformerZhPreTrainedModel):
+    _tied_weights_keys = {
+        "encoder.embeddings.token_embeddings.weight": "shared.weight",
+        "decoder.embeddings.token_embeddings.weight": "shared.weight",
+    }
+
+    def __init__(self, config: ReformerZhConfig) -> None:
+        super().__init__(config)
+        self.shared = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
+        self.encoder = ReformerZhEncoder(config, self.shared)
+        self.decoder = ReformerZhDecoder(config, self.shared)
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.shared
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.shared = value
+        self.encoder.embeddings.token_embeddings = value
+        self.decoder.embeddings.token_embeddings = value
+
+    def get_encoder(self, *args, **kwargs) -> ReformerZhEncoder:
+        return self.encoder
+
+    def get_decoder(self, *args, **kwargs) -> ReformerZhDecoder:
+        return self.decoder
+
+    def forward(
+        self,
+        input_ids: Tensor | None = None,
+        attention_mask: Tensor | None = None,
+        decoder_input_ids: Tensor | None = None,
+        decoder_attention_mask: Tensor | None = None,
+        encoder_outputs: BaseModelOutput | tuple | None = None,
+        cache: EncoderDecoderCache | None = None,
+        inputs_embeds: Tensor | None = None,
+        decoder_inputs_embeds: Tensor | None = None,
+        use_cache: bool | None = None,
+        return_dict: bool | None = None,
+        past_key_values: EncoderDecoderCache | None = None,
+        **kwargs,
+    ) -> Seq2SeqModelOutput | tuple:
+        cache = cache if cache is not None else past_key_values
+        use_cache = use_cache if use_cache is not None else self.config.use_cache
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        if encoder_outputs is None:
+            encoder_outputs = self.encoder(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds)
+        elif not isinstance(encoder_outputs, BaseModelOutput):
+            encoder_outputs = BaseModelOutput(last_hidden_state=encoder_outputs[0])
+        if decoder_input_ids is None and decoder_inputs_embeds is None:
+            raise ValueError(
+                "The decoder needs `decoder_input_ids` (or `labels`, which are shifted into them); "
+                "to summarize, call `generate()`."
+            )
+        if use_cache and cache is None:
+            cache = new_generation_cache()
+        elif not use_cache:
+            cache = None
+        decoder_hidden_states = self.decoder(
+            input_ids=decoder_input_ids,
+            encoder_hidden_states=encoder_outputs.last_hidden_state,
+            attention_mask=decoder_attention_mask,
+            encoder_attention_mask=attention_mask,
+            inputs_embeds=decoder_inputs_embeds,
+            cache=cache,
+        )
+        output = Seq2SeqModelOutput(
+            last_hidden_state=decoder_hidden_states,
+            encoder_last_hidden_state=encoder_outputs.last_hidden_state,
+            **{OUTPUT_CACHE_FIELD: cache},
+        )
+        return output if return_dict else output.to_tuple()
+
+
+class ReformerZhForConditionalGeneration(ReformerZhPreTrainedModel, GenerationMixin):
+    _tied_weights_keys = {"lm_head.weight": "model.shared.weight"}
+
+    def __init__(self, config: ReformerZhConfig) -> None:
+        super().__init__(config)
+        self.model = ReformerZhModel(config)
+        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self.post_init()
+
+    def get_encoder(self, *args, **kwargs) -> ReformerZhEncoder:
+        return self.model.encoder
+
+    def get_decoder(self, *args, **kwargs) -> ReformerZhDecoder:
+        return self.model.decoder
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.model.shared
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.model.set_input_embeddings(value)
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.lm_head
+
+    def set_output_embeddings(self, value: nn.Linear) -> None:
+        self.lm_head = value
+
+    def prepare_decoder_input_ids_from_labels(self, labels: Tensor) -> Tensor:
+        return shift_tokens_right(labels, self.config.pad_token_id, self.config.decoder_start_token_id)
+
+    def forward(
+        self,
+        input_ids: Tensor | None = None,
+        attention_mask: Tensor | None = None,
+        decoder_input_ids: Tensor | None = None,
+        decoder_attention_mask: Tensor | None = None,
+        encoder_outputs: BaseModelOutput | tuple | None = None,
+        cache: EncoderDecoderCache | None = None,
+        inputs_embeds: Tensor | None = None,
+        decoder_inputs_embeds: Tensor | None = None,
+        labels: Tensor | None = None,
+        use_cache: bool | None = None,
+        return_dict: bool | None = None,
+        past_key_values: EncoderDecoderCache | None = None,
+        **kwargs,
+    ) -> Seq2SeqLMOutput | tuple:
+        """Args follow `BartForConditionalGeneration`. `labels` [b, t] are shifted right into
+        `decoder_input_ids` when those are not given; label -100 is ignored by the loss."""
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        if labels is not None:
+            use_cache = False
+            if decoder_input_ids is None and decoder_inputs_embeds is None:
+                decoder_input_ids = self.prepare_decoder_input_ids_from_labels(labels)
+        outputs = self.model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            decoder_input_ids=decoder_input_ids,
+            decoder_attention_mask=decoder_attention_mask,
+            encoder_outputs=encoder_outputs,
+            cache=cache if cache is not None else past_key_values,
+            inputs_embeds=inputs_embeds,
+            decoder_inputs_embeds=decoder_inputs_embeds,
+            use_cache=use_cache,
+            return_dict=True,
+        )
+        logits = self.lm_head(outputs.last_hidden_state)
+        loss = None
+        if labels is not None:
+            loss = nn.functional.cross_entropy(
+                logits.float().view(-1, logits.shape[-1]), labels.to(logits.device).view(-1), ignore_index=-100
+            )
+        output = Seq2SeqLMOutput(
+            loss=loss,
+            logits=logits,
+            encoder_last_hidden_state=outputs.encoder_last_hidden_state,
+            **{OUTPUT_CACHE_FIELD: outputs[OUTPUT_CACHE_FIELD] if OUTPUT_CACHE_FIELD in outputs else None},
+        )
+        return output if return_dict else output.to_tuple()
+
+
+__all__ = [
+    "ReformerZhPreTrainedModel",
+    "ReformerZhModel",
+    "ReformerZhForConditionalGeneration",
+    "shift_tokens_right",
+]

@@ -1,0 +1,1 @@
+"""The jieba-based Chinese tokenizer (issue 3) lives here."""

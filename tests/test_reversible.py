@@ -1,0 +1,136 @@
+"""The reversible backward against plain autograd through the same function."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from modeling_reformer_zh.modeling_reformer_zh import ReformerZhDecoder
+from modeling_reformer_zh.reversible import ReversibleFunction, StepContext, _ReversibleRun
+from utils import ReformerZhModelTester, assert_close
+
+LSH_EVERYWHERE = dict(
+    encoder_attn_layers=["lsh", "local", "full"],
+    decoder_attn_layers=["full", "local", "lsh"],
+    num_hashes=2,
+    hash_seed=None,  # rotations drawn from torch's generator: the backward must replay them
+    full_attn_threshold=0,
+)
+
+
+def training_step(reversible: bool, seed: int, **overrides):
+    """Loss, logits and parameter gradients of one step, from fixed weights and a fixed generator."""
+    tester = ReformerZhModelTester(**LSH_EVERYWHERE)
+    config, inputs = tester.prepare_config_and_inputs(reversible=reversible, **overrides)
+    inputs["attention_mask"][1, 12:] = 0
+    model = tester.build_model(config, seed=0, dtype=torch.float64).train()
+    torch.manual_seed(seed)
+    output = model(**inputs)
+    output.loss.backward()
+    grads = {name: parameter.grad for name, parameter in model.named_parameters()}
+    return output, grads, torch.get_rng_state()
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.2])
+def test_reversible_matches_plain_outputs_and_gradients(dropout):
+    """dropout 0: the same function; dropout > 0: the replayed masks equal the forward's."""
+    overrides = dict(hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
+    plain, plain_grads, plain_rng = training_step(False, seed=3, **overrides)
+    reversible, reversible_grads, reversible_rng = training_step(True, seed=3, **overrides)
+    assert_close(reversible.logits, plain.logits, atol=1e-10)
+    assert_close(reversible.loss, plain.loss, atol=1e-10)
+    assert plain_grads.keys() == reversible_grads.keys()
+    for name, grad in plain_grads.items():
+        assert grad is not None and reversible_grads[name] is not None, name
+        assert_close(reversible_grads[name], grad, atol=1e-8, msg=name)
+    # the backward replays the generator inside fork_rng: the global stream is untouched
+    assert torch.equal(reversible_rng, plain_rng)
+
+
+def test_dropout_actually_changes_the_result():
+    """Guard for the test above: with dropout the two seeds give different losses."""
+    overrides = dict(hidden_dropout_prob=0.2, attention_probs_dropout_prob=0.2)
+    first, _, _ = training_step(True, seed=3, **overrides)
+    second, _, _ = training_step(True, seed=4, **overrides)
+    assert (first.loss - second.loss).abs() > 1e-6
+
+
+def test_gradcheck_reversible_function():
+    tester = ReformerZhModelTester(
+        hidden_size=8,
+        num_attention_heads=1,
+        attention_head_size=4,
+        feed_forward_size=8,
+        axial_pos_embds_dim=[4, 4],
+        decoder_attn_layers=["lsh"],
+        hash_seed=None,
+        full_attn_threshold=0,
+        hidden_dropout_prob=0.1,
+        attention_probs_dropout_prob=0.1,
+    )
+    config = tester.get_config()
+    torch.manual_seed(0)
+    decoder = ReformerZhDecoder(config, torch.nn.Embedding(99, 8)).double().train()
+    steps = decoder.steps()
+    hidden = torch.randn(1, 8, 8, dtype=torch.float64, requires_grad=True)
+    other = torch.randn(1, 8, 8, dtype=torch.float64, requires_grad=True)
+    encoder_hidden = torch.randn(1, 5, 8, dtype=torch.float64, requires_grad=True)
+    mask = torch.tensor([[1, 1, 1, 1, 0]], dtype=torch.bool)
+    context = StepContext(encoder_attention_mask=mask)
+    parameters = [p for step in steps for p in step.parameters()]
+
+    def function(a, b, encoder_hidden_states, *params):
+        torch.manual_seed(0)  # the same dropout masks and rotations at every evaluation
+        run = _ReversibleRun(steps, context)
+        return ReversibleFunction.apply(run, a, b, encoder_hidden_states, *params)
+
+    assert torch.autograd.gradcheck(function, (hidden, other, encoder_hidden, *parameters), eps=1e-6, atol=1e-5)
+
+
+def test_encoder_runs_backward_once_per_step():
+    """The decoder sums the encoder-output gradient over its layers before it enters the encoder."""
+    tester = ReformerZhModelTester(decoder_attn_layers=["full", "full", "full"])
+    config, inputs = tester.prepare_config_and_inputs()
+    model = tester.build_model(config).train()
+    calls = []
+    model.model.encoder.layers[0].feed_forward.register_forward_hook(lambda *args: calls.append(1))
+    model(**inputs).loss.backward()
+    assert len(calls) == 2  # one forward, one recomputation
+
+
+def saved_bytes(model, inputs) -> int:
+    total = 0
+
+    def pack(tensor):
+        nonlocal total
+        total += tensor.numel() * tensor.element_size()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        model(**inputs).loss
+    return total
+
+
+def test_reversible_activation_memory_does_not_grow_with_depth():
+    def depth_cost(reversible):
+        costs = []
+        for depth in (2, 8):
+            tester = ReformerZhModelTester(encoder_attn_layers=["local", "lsh"] * (depth // 2))
+            config, inputs = tester.prepare_config_and_inputs(reversible=reversible)
+            costs.append(saved_bytes(tester.build_model(config).train(), inputs))
+        return costs[1] - costs[0]
+
+    plain_growth = depth_cost(False)
+    reversible_growth = depth_cost(True)
+    assert plain_growth > 0
+    assert reversible_growth < 0.05 * plain_growth, (reversible_growth, plain_growth)
+
+
+def test_one_state_dict_loads_into_both_twins():
+    tester = ReformerZhModelTester()
+    reversible = tester.build_model(tester.get_config(reversible=True))
+    plain = tester.build_model(tester.get_config(reversible=False), seed=1)
+    plain.load_state_dict(reversible.state_dict())  # strict: same names
+    assert dataclasses.is_dataclass(StepContext)

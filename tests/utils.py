@@ -1,0 +1,65 @@
+"""Shared test helpers: a tiny-config tester and a closeness check that prints the gap."""
+
+from __future__ import annotations
+
+import torch
+
+from modeling_reformer_zh import ReformerZhConfig, ReformerZhForConditionalGeneration
+
+
+def assert_close(actual: torch.Tensor, expected: torch.Tensor, atol: float = 1e-5, rtol: float = 1e-5, msg: str = ""):
+    difference = (actual.detach().double() - expected.detach().double()).abs().max().item() if actual.numel() else 0.0
+    assert actual.shape == expected.shape, f"{msg} shape {tuple(actual.shape)} != {tuple(expected.shape)}"
+    assert torch.allclose(actual.detach().double(), expected.detach().double(), atol=atol, rtol=rtol), (
+        f"{msg} max abs difference {difference:.3e} (atol {atol})"
+    )
+
+
+class ReformerZhModelTester:
+    """Tiny defaults: hidden 32, 2+2 layers, chunk 4, seq 16, vocab 99, hash_seed 0."""
+
+    def __init__(self, **overrides) -> None:
+        self.batch_size = 2
+        self.seq_length = 16
+        self.target_length = 7
+        self.config_kwargs = dict(
+            vocab_size=99,
+            hidden_size=32,
+            num_attention_heads=2,
+            attention_head_size=8,
+            feed_forward_size=37,
+            encoder_attn_layers=["local", "lsh"],
+            decoder_attn_layers=["full", "local"],
+            num_hashes=2,
+            num_buckets=None,
+            hash_seed=0,
+            lsh_attn_chunk_length=4,
+            local_attn_chunk_length=4,
+            axial_pos_shape=[8, 8],
+            axial_pos_embds_dim=[8, 24],
+            max_position_embeddings=64,
+            hidden_dropout_prob=0.0,
+            attention_probs_dropout_prob=0.0,
+            full_attn_threshold=0,
+            pad_token_id=0,
+            bos_token_id=2,
+            eos_token_id=3,
+            decoder_start_token_id=2,
+        )
+        self.config_kwargs.update(overrides)
+
+    def get_config(self, **overrides) -> ReformerZhConfig:
+        return ReformerZhConfig(**{**self.config_kwargs, **overrides})
+
+    def prepare_config_and_inputs(self, seed: int = 0, **overrides):
+        config = self.get_config(**overrides)
+        generator = torch.Generator().manual_seed(seed)
+        input_ids = torch.randint(5, config.vocab_size, (self.batch_size, self.seq_length), generator=generator)
+        labels = torch.randint(5, config.vocab_size, (self.batch_size, self.target_length), generator=generator)
+        attention_mask = torch.ones_like(input_ids)
+        return config, {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+
+    def build_model(self, config: ReformerZhConfig, seed: int = 0, dtype=torch.float32):
+        torch.manual_seed(seed)
+        model = ReformerZhForConditionalGeneration(config).to(dtype)
+        return model

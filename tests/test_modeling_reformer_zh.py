@@ -1,0 +1,213 @@
+"""The encoder-decoder as users call it: loss, cache, generate, padding, dtypes, save/load."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from modeling_reformer_zh import ReformerZhForConditionalGeneration, ReformerZhModel
+from modeling_reformer_zh.cache_reformer_zh import OUTPUT_CACHE_FIELD
+from modeling_reformer_zh.modeling_reformer_zh import shift_tokens_right
+from utils import ReformerZhModelTester, assert_close
+
+
+def test_output_shapes_and_loss_ignores_minus_100():
+    tester = ReformerZhModelTester()
+    config, inputs = tester.prepare_config_and_inputs()
+    model = tester.build_model(config).eval()
+    labels = inputs["labels"].clone()
+    labels[0, 5:] = -100
+    output = model(**{**inputs, "labels": labels})
+    assert output.logits.shape == (2, 7, 99)
+    assert output.encoder_last_hidden_state.shape == (2, 16, 32)
+    kept = labels != -100
+    expected = torch.nn.functional.cross_entropy(output.logits[kept], labels[kept])
+    assert_close(output.loss, expected, atol=1e-6)
+
+
+def test_labels_are_shifted_into_decoder_inputs():
+    labels = torch.tensor([[7, 8, 9, -100]])
+    assert shift_tokens_right(labels, 0, 2).tolist() == [[2, 7, 8, 9]]
+    tester = ReformerZhModelTester()
+    config, inputs = tester.prepare_config_and_inputs()
+    model = tester.build_model(config).eval()
+    from_labels = model(**inputs).logits
+    explicit = model(
+        input_ids=inputs["input_ids"],
+        attention_mask=inputs["attention_mask"],
+        decoder_input_ids=shift_tokens_right(inputs["labels"], 0, 2),
+    ).logits
+    assert_close(from_labels, explicit, atol=1e-6)
+
+
+def test_missing_decoder_inputs_fail_with_the_fix():
+    tester = ReformerZhModelTester()
+    config, inputs = tester.prepare_config_and_inputs()
+    model = tester.build_model(config)
+    with pytest.raises(ValueError, match="generate"):
+        model(input_ids=inputs["input_ids"])
+
+
+DECODER_KINDS = {
+    "full": dict(decoder_attn_layers=["full", "full"]),
+    "local": dict(decoder_attn_layers=["local", "local"], local_attn_chunk_length=4, local_num_chunks_before=1),
+    "lsh_under_threshold": dict(decoder_attn_layers=["lsh", "full"], full_attn_threshold=16),
+    "mixed": dict(decoder_attn_layers=["local", "lsh"], full_attn_threshold=16),
+}
+
+
+@pytest.mark.parametrize("kind", DECODER_KINDS)
+def test_cached_incremental_decoding_equals_full_forward(kind):
+    tester = ReformerZhModelTester(**DECODER_KINDS[kind])
+    config, inputs = tester.prepare_config_and_inputs()
+    model = tester.build_model(config).eval()
+    decoder_input_ids = torch.randint(5, 99, (2, 11), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        encoder_outputs = model.get_encoder()(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
+        full = model(encoder_outputs=encoder_outputs, attention_mask=inputs["attention_mask"],
+                     decoder_input_ids=decoder_input_ids, use_cache=False).logits
+        cache = None
+        step_logits = []
+        # a 3-token prefix first, then one token at a time
+        for start, end in [(0, 3)] + [(i, i + 1) for i in range(3, 11)]:
+            output = model(encoder_outputs=encoder_outputs, attention_mask=inputs["attention_mask"],
+                           decoder_input_ids=decoder_input_ids[:, start:end], cache=cache, use_cache=True)
+            cache = output[OUTPUT_CACHE_FIELD]
+            step_logits.append(output.logits)
+    assert cache.get_seq_length() == 11
+    assert_close(torch.cat(step_logits, dim=1), full, atol=1e-5)
+
+
+def test_decoder_lsh_cache_above_threshold_is_exact_attention():
+    """Above the threshold a decoder LSH layer trains with LSH; its cache decodes with the exact
+    shared-QK attention that LSH approximates, i.e. the full forward under a larger threshold."""
+    # local encoder: the threshold below must change only the decoder
+    tester = ReformerZhModelTester(encoder_attn_layers=["local", "local"], decoder_attn_layers=["lsh", "lsh"])
+    config, inputs = tester.prepare_config_and_inputs()
+    model = tester.build_model(config).eval()
+    exact_config = tester.get_config(decoder_attn_layers=["lsh", "lsh"], full_attn_threshold=64)
+    exact_model = ReformerZhForConditionalGeneration(exact_config).eval()
+    exact_model.load_state_dict(model.state_dict())
+    decoder_input_ids = torch.randint(5, 99, (2, 12), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        lsh_logits = model(input_ids=inputs["input_ids"], decoder_input_ids=decoder_input_ids, use_cache=False).logits
+        exact_logits = exact_model(input_ids=inputs["input_ids"], decoder_input_ids=decoder_input_ids, use_cache=False).logits
+        cache, steps = None, []
+        for i in range(12):
+            output = model(input_ids=inputs["input_ids"], decoder_input_ids=decoder_input_ids[:, i : i + 1], cache=cache)
+            cache = output[OUTPUT_CACHE_FIELD]
+            steps.append(output.logits)
+    assert_close(torch.cat(steps, 1), exact_logits, atol=1e-5)
+    assert (lsh_logits - exact_logits).abs().max() > 1e-4  # LSH really ran in the full forward
+
+
+@pytest.mark.parametrize("num_beams", [1, 3])
+def test_generate_with_and_without_cache_gives_the_same_tokens(num_beams):
+    tester = ReformerZhModelTester(decoder_attn_layers=["local", "full"])
+    config, inputs = tester.prepare_config_and_inputs()
+    model = tester.build_model(config).eval()
+    inputs["attention_mask"][1, 10:] = 0
+    kwargs = dict(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], max_new_tokens=9,
+                  num_beams=num_beams, do_sample=False, eos_token_id=None, pad_token_id=0)
+    cached = model.generate(**kwargs, use_cache=True)
+    uncached = model.generate(**kwargs, use_cache=False)
+    assert cached.shape == (2, 10)
+    assert torch.equal(cached, uncached)
+
+
+def test_generate_really_uses_the_cache():
+    tester = ReformerZhModelTester()
+    config, inputs = tester.prepare_config_and_inputs()
+    model = tester.build_model(config).eval()
+    decoder_lengths, encoder_calls = [], []
+    model.model.decoder.embeddings.register_forward_hook(lambda m, args, kwargs, out: decoder_lengths.append(out.shape[1]),
+                                                         with_kwargs=True)
+    model.model.encoder.register_forward_hook(lambda *args: encoder_calls.append(1))
+    model.generate(input_ids=inputs["input_ids"], max_new_tokens=6, eos_token_id=None, num_beams=2)
+    assert encoder_calls == [1]
+    assert decoder_lengths == [1] * 6  # one new token per step, never the whole prefix
+    decoder_lengths.clear()
+    model.generate(input_ids=inputs["input_ids"], max_new_tokens=6, eos_token_id=None, use_cache=False)
+    assert decoder_lengths == [1, 2, 3, 4, 5, 6]
+
+
+def test_sampling_runs():
+    tester = ReformerZhModelTester()
+    config, inputs = tester.prepare_config_and_inputs()
+    model = tester.build_model(config).eval()
+    torch.manual_seed(0)
+    out = model.generate(input_ids=inputs["input_ids"], max_new_tokens=5, do_sample=True, top_k=10, eos_token_id=None)
+    assert out.shape == (2, 6)
+
+
+def test_padded_and_unpadded_inputs_agree_and_batches_are_independent():
+    tester = ReformerZhModelTester(num_buckets=4)  # fixed: the derived count depends on the padded length
+    config, inputs = tester.prepare_config_and_inputs()
+    model = tester.build_model(config).eval()
+    ids = inputs["input_ids"]
+    short = ids[:1, :11]
+    decoder_input_ids = shift_tokens_right(inputs["labels"], 0, 2)
+    with torch.no_grad():
+        alone = model(input_ids=short, decoder_input_ids=decoder_input_ids[:1]).logits
+        padded_ids = torch.cat([short, torch.zeros(1, 5, dtype=torch.long)], 1)
+        batch = model(
+            input_ids=torch.cat([padded_ids, ids[1:]]),
+            attention_mask=torch.cat([(padded_ids != 0).long(), torch.ones(1, 16, dtype=torch.long)]),
+            decoder_input_ids=decoder_input_ids,
+        ).logits
+    assert_close(batch[:1], alone, atol=1e-5)
+
+
+def test_lengths_that_are_not_chunk_multiples_train():
+    tester = ReformerZhModelTester()
+    config, inputs = tester.prepare_config_and_inputs()
+    model = tester.build_model(config).train()
+    output = model(input_ids=inputs["input_ids"][:, :13], labels=inputs["labels"][:, :5])
+    output.loss.backward()
+    assert torch.isfinite(output.loss)
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_bf16_autocast_trains_and_generates():
+    tester = ReformerZhModelTester(encoder_attn_layers=["lsh", "local"], decoder_attn_layers=["local", "full"])
+    config, inputs = tester.prepare_config_and_inputs(hidden_dropout_prob=0.1)
+    model = tester.build_model(config).train()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = model(**inputs).loss
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+    model.eval()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model.generate(input_ids=inputs["input_ids"], max_new_tokens=4, num_beams=2, eos_token_id=None)
+    assert out.shape == (2, 5)
+    bf16_model = tester.build_model(config, dtype=torch.bfloat16).eval()
+    assert torch.isfinite(bf16_model(**inputs).logits.float()).all()
+
+
+def test_torch_compile_forward():
+    tester = ReformerZhModelTester()
+    config, inputs = tester.prepare_config_and_inputs()
+    model = tester.build_model(config).eval()
+    with torch.no_grad():
+        expected = model(**inputs).logits
+        compiled = torch.compile(model, backend="aot_eager")
+        actual = compiled(**inputs).logits
+    assert_close(actual, expected, atol=1e-5)
+
+
+def test_base_model_returns_decoder_states():
+    tester = ReformerZhModelTester()
+    config, inputs = tester.prepare_config_and_inputs()
+    torch.manual_seed(0)
+    model = ReformerZhModel(config).eval()
+    output = model(input_ids=inputs["input_ids"], decoder_input_ids=inputs["labels"], use_cache=False)
+    assert output.last_hidden_state.shape == (2, 7, 32)
+    assert not model(input_ids=inputs["input_ids"], decoder_input_ids=inputs["labels"], return_dict=False)[0].isnan().any()
+
+
+def test_lm_head_is_tied_to_the_shared_embedding():
+    tester = ReformerZhModelTester()
+    model = tester.build_model(tester.get_config())
+    assert model.lm_head.weight.data_ptr() == model.model.shared.weight.data_ptr()
+    assert model.model.encoder.embeddings.token_embeddings is model.model.shared

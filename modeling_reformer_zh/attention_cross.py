@@ -9,25 +9,16 @@ Shapes: b batch, h heads, t target, S source, d head dim.
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from .attention_utils import masked_attention, merge_heads, split_heads
+from .attention_utils import QueryKeyValueAttention, masked_attention, merge_heads
 from .configuration_reformer_zh import ReformerZhConfig
 
 
-class ReformerZhCrossAttention(nn.Module):
+class ReformerZhCrossAttention(QueryKeyValueAttention):
     def __init__(self, config: ReformerZhConfig, layer_idx: int) -> None:
-        super().__init__()
-        self.layer_idx = layer_idx
-        self.num_heads = config.num_attention_heads
-        self.head_size = config.attention_head_size
+        super().__init__(config, layer_idx)
         self.query_chunk_length = config.cross_attn_chunk_length
-        self.dropout_p = config.attention_probs_dropout_prob
-        all_head_size = self.num_heads * self.head_size
-        self.query = nn.Linear(config.hidden_size, all_head_size, bias=False)
-        self.key = nn.Linear(config.hidden_size, all_head_size, bias=False)
-        self.value = nn.Linear(config.hidden_size, all_head_size, bias=False)
-        self.output = nn.Linear(all_head_size, config.hidden_size, bias=False)
 
     def forward(
         self,
@@ -38,13 +29,13 @@ class ReformerZhCrossAttention(nn.Module):
     ) -> Tensor:
         """hidden_states [b, t, hidden]; encoder_hidden_states [b, S, hidden];
         encoder_attention_mask [b, S] bool (True = real); cache: an `EncoderDecoderCache`."""
-        query = split_heads(self.query(hidden_states), self.num_heads, self.head_size)
+        query = self.heads(self.query, hidden_states)
         if cache is not None and cache.is_updated.get(self.layer_idx, False):
             layer = cache.cross_attention_cache.layers[self.layer_idx]
             key, value = layer.keys, layer.values
         else:
-            key = split_heads(self.key(encoder_hidden_states), self.num_heads, self.head_size)
-            value = split_heads(self.value(encoder_hidden_states), self.num_heads, self.head_size)
+            key = self.heads(self.key, encoder_hidden_states)
+            value = self.heads(self.value, encoder_hidden_states)
             if cache is not None:
                 key, value = cache.cross_attention_cache.update(key, value, self.layer_idx)
                 cache.is_updated[self.layer_idx] = True

@@ -7,33 +7,24 @@ exact. Shapes: b batch, h heads, s sequence, d head dim.
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from .attention_utils import masked_attention, merge_heads, split_heads
+from .attention_utils import QueryKeyValueAttention, masked_attention, merge_heads
 from .configuration_reformer_zh import ReformerZhConfig
 
 
-class ReformerZhFullSelfAttention(nn.Module):
+class ReformerZhFullSelfAttention(QueryKeyValueAttention):
     """Dense multi-head self-attention with separate query, key and value projections."""
 
     def __init__(self, config: ReformerZhConfig, layer_idx: int, is_causal: bool) -> None:
-        super().__init__()
-        self.layer_idx = layer_idx
+        super().__init__(config, layer_idx)
         self.is_causal = is_causal
-        self.num_heads = config.num_attention_heads
-        self.head_size = config.attention_head_size
-        self.dropout_p = config.attention_probs_dropout_prob
-        all_head_size = self.num_heads * self.head_size
-        self.query = nn.Linear(config.hidden_size, all_head_size, bias=False)
-        self.key = nn.Linear(config.hidden_size, all_head_size, bias=False)
-        self.value = nn.Linear(config.hidden_size, all_head_size, bias=False)
-        self.output = nn.Linear(all_head_size, config.hidden_size, bias=False)
 
     def forward(self, hidden_states: Tensor, attention_mask: Tensor | None = None, cache=None) -> Tensor:
         """attention_mask [b, keys] bool (True = real); with a cache it covers past and new keys."""
-        query = split_heads(self.query(hidden_states), self.num_heads, self.head_size)
-        key = split_heads(self.key(hidden_states), self.num_heads, self.head_size)
-        value = split_heads(self.value(hidden_states), self.num_heads, self.head_size)
+        query = self.heads(self.query, hidden_states)
+        key = self.heads(self.key, hidden_states)
+        value = self.heads(self.value, hidden_states)
         past_length = 0
         if cache is not None:
             past_length = cache.get_seq_length(self.layer_idx)

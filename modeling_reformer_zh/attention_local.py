@@ -11,15 +11,15 @@ Shapes: b batch, h heads, s sequence, C chunks, c chunk length, w window, d head
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from .attention_utils import (
+    QueryKeyValueAttention,
     look_around_positions,
     look_around_vectors,
     masked_attention,
     merge_heads,
     pad_to_multiple,
-    split_heads,
 )
 from .configuration_reformer_zh import ReformerZhConfig
 
@@ -66,29 +66,20 @@ def local_attention(
     return output.reshape(batch_size, num_heads, seq_length, head_size)
 
 
-class ReformerZhLocalSelfAttention(nn.Module):
+class ReformerZhLocalSelfAttention(QueryKeyValueAttention):
     """Chunked sliding-window self-attention with separate query, key and value projections."""
 
     def __init__(self, config: ReformerZhConfig, layer_idx: int, is_causal: bool) -> None:
-        super().__init__()
-        self.layer_idx = layer_idx
+        super().__init__(config, layer_idx)
         self.is_causal = is_causal
-        self.num_heads = config.num_attention_heads
-        self.head_size = config.attention_head_size
         self.chunk_length = config.local_attn_chunk_length
         self.num_chunks_before = config.local_num_chunks_before
         self.num_chunks_after = 0 if is_causal else config.local_num_chunks_after
-        self.dropout_p = config.attention_probs_dropout_prob
-        all_head_size = self.num_heads * self.head_size
-        self.query = nn.Linear(config.hidden_size, all_head_size, bias=False)
-        self.key = nn.Linear(config.hidden_size, all_head_size, bias=False)
-        self.value = nn.Linear(config.hidden_size, all_head_size, bias=False)
-        self.output = nn.Linear(all_head_size, config.hidden_size, bias=False)
 
     def forward(self, hidden_states: Tensor, attention_mask: Tensor | None = None, cache=None) -> Tensor:
-        query = split_heads(self.query(hidden_states), self.num_heads, self.head_size)
-        key = split_heads(self.key(hidden_states), self.num_heads, self.head_size)
-        value = split_heads(self.value(hidden_states), self.num_heads, self.head_size)
+        query = self.heads(self.query, hidden_states)
+        key = self.heads(self.key, hidden_states)
+        value = self.heads(self.value, hidden_states)
         seq_length = query.shape[2]
         if cache is not None:
             output = self._cached(query, key, value, attention_mask, cache)

@@ -36,11 +36,25 @@ from .attention_utils import (
 from .configuration_reformer_zh import ReformerZhConfig
 
 
-def derive_num_buckets(seq_length: int, chunk_length: int) -> int:
-    """About two buckets per chunk (paper, sec. 3: chunk length m = 2 * length / n_buckets),
-    rounded up to a power of two so that nearby lengths share one bucket count."""
-    wanted = max(2.0, 2.0 * seq_length / chunk_length)
-    return 2 ** math.ceil(math.log2(wanted))
+# Above this many buckets a derived count is factorised into two hashes (as transformers'
+# Reformer does): one angular hash into 2048 buckets costs d x 1024 multiply-adds per token
+# and round, two into 32 x 64 cost d x 48, with the same number of (intersected) buckets.
+FACTORIZE_ABOVE = 128
+
+
+def derive_num_buckets(seq_length: int, chunk_length: int) -> list[int]:
+    """Bucket factors for an input: about two buckets per chunk (paper, sec. 3: chunk length
+    m = 2 * length / n_buckets), rounded up to a power of two so that nearby lengths share one
+    count, and split into two factors above `FACTORIZE_ABOVE`."""
+    exponent = math.ceil(math.log2(max(2.0, 2.0 * seq_length / chunk_length)))
+    if 2**exponent <= FACTORIZE_ABOVE:
+        return [2**exponent]
+    return [2 ** (exponent // 2), 2 ** (exponent - exponent // 2)]
+
+
+def bucket_factors(num_buckets: int | list[int]) -> list[int]:
+    """`num_buckets` as the config holds it (an int, or a list of factors) -> list of factors."""
+    return list(num_buckets) if isinstance(num_buckets, (list, tuple)) else [num_buckets]
 
 
 def draw_rotations(
@@ -48,28 +62,50 @@ def draw_rotations(
     num_heads: int,
     head_size: int,
     num_hashes: int,
-    num_buckets: int,
+    num_buckets: int | list[int],
     seed: int | None,
     device: torch.device,
     dtype: torch.dtype,
 ) -> Tensor:
-    """Random rotations [h, d, n, r] for angular LSH.
+    """Random rotations [h, d, n, r] for angular LSH, r = sum of factor / 2 over the factors.
 
     With `seed`, a private generator makes them reproducible without touching torch's global
     generator; without, they come from the global generator, whose state the reversible
     backward saves and replays.
     """
-    shape = (num_heads, head_size, num_hashes, num_buckets // 2)
+    shape = (num_heads, head_size, num_hashes, sum(f // 2 for f in bucket_factors(num_buckets)))
     if seed is not None:
         generator = torch.Generator(device="cpu").manual_seed(seed)
         return torch.randn(shape, generator=generator, dtype=torch.float32).to(device=device, dtype=dtype)
     return torch.randn(shape, device=device, dtype=dtype)
 
 
-def hash_vectors(vectors: Tensor, rotations: Tensor) -> Tensor:
-    """Angular LSH: bucket = argmax([xR; -xR]). vectors [b, h, s, d] -> buckets [b, h, n, s]."""
-    rotated = torch.einsum("bhsd,hdnr->bhnsr", vectors, rotations)
-    return torch.cat([rotated, -rotated], dim=-1).argmax(dim=-1)
+def hash_vectors(
+    vectors: Tensor, rotations: Tensor, num_buckets: int | list[int], *, chunk_length: int = 4096
+) -> Tensor:
+    """Angular LSH: bucket = argmax([xR; -xR]). vectors [b, h, s, d] -> buckets [b, h, n, s].
+
+    With several factors, each gets its own slice of the rotations and the bucket is the
+    mixed-radix number of the per-factor buckets. The rotated vectors grow with the number of
+    buckets, so they are produced `chunk_length` positions at a time, and argmax over [xR; -xR]
+    is taken as argmax(xR) or r + argmin(xR), whichever extreme is larger, without building
+    [xR; -xR].
+    """
+    factors = bucket_factors(num_buckets)
+    buckets = []
+    with torch.no_grad():  # buckets are integers: no gradient flows through hashing
+        for chunk in vectors.split(chunk_length, dim=2):
+            rotated = torch.einsum("bhsd,hdnr->bhnsr", chunk, rotations)
+            chunk_buckets, offset, stride = 0, 0, 1
+            for factor in factors:
+                part = rotated[..., offset : offset + factor // 2]
+                largest, largest_index = part.max(dim=-1)
+                smallest, smallest_index = part.min(dim=-1)
+                factor_buckets = torch.where(largest >= -smallest, largest_index, smallest_index + factor // 2)
+                chunk_buckets = chunk_buckets + stride * factor_buckets
+                offset, stride = offset + factor // 2, stride * factor
+            buckets.append(chunk_buckets)
+    return torch.cat(buckets, dim=-1)
 
 
 def normalize_keys(query_key: Tensor) -> Tensor:
@@ -269,6 +305,7 @@ class ReformerZhLSHSelfAttention(nn.Module):
             attention_mask = pad_to_multiple(attention_mask, self.chunk_length, dim=1, value=False)
         padded_length = query_key.shape[2]
         num_buckets = self.num_buckets or derive_num_buckets(padded_length, self.chunk_length)
+        total_buckets = math.prod(bucket_factors(num_buckets))
         rotations = draw_rotations(
             num_heads=self.num_heads,
             head_size=self.head_size,
@@ -278,12 +315,12 @@ class ReformerZhLSHSelfAttention(nn.Module):
             device=query_key.device,
             dtype=query_key.dtype,
         )
-        buckets = hash_vectors(query_key.detach(), rotations)
+        buckets = hash_vectors(query_key, rotations, num_buckets)
         output = lsh_attention(
             query_key,
             value,
             buckets=buckets,
-            num_buckets=num_buckets,
+            num_buckets=total_buckets,
             key_mask=attention_mask,
             causal=self.is_causal,
             chunk_length=self.chunk_length,

@@ -118,3 +118,24 @@ def masked_attention(
     if training and dropout_p > 0:
         probs = torch.nn.functional.dropout(probs, p=dropout_p, training=True)
     return torch.matmul(probs, value), log_normalizer.squeeze(-1)
+
+
+class QueryKeyValueAttention(torch.nn.Module):
+    """Base of the attention kinds with separate query, key and value projections (local, full,
+    cross): the projections, the head layout and the dropout rate they share."""
+
+    def __init__(self, config, layer_idx: int) -> None:
+        super().__init__()
+        self.layer_idx = layer_idx
+        self.num_heads = config.num_attention_heads
+        self.head_size = config.attention_head_size
+        self.dropout_p = config.attention_probs_dropout_prob
+        all_head_size = self.num_heads * self.head_size
+        self.query = torch.nn.Linear(config.hidden_size, all_head_size, bias=False)
+        self.key = torch.nn.Linear(config.hidden_size, all_head_size, bias=False)
+        self.value = torch.nn.Linear(config.hidden_size, all_head_size, bias=False)
+        self.output = torch.nn.Linear(all_head_size, config.hidden_size, bias=False)
+
+    def heads(self, projection: torch.nn.Linear, hidden_states: Tensor) -> Tensor:
+        """[b, s, hidden] -> [b, h, s, d] through one of the projections."""
+        return split_heads(projection(hidden_states), self.num_heads, self.head_size)

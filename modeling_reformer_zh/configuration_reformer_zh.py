@@ -39,10 +39,12 @@ class ReformerZhConfig(PretrainedConfig):
             over the prefix (the attention LSH approximates).
         num_hashes (`int`, defaults to 2): LSH hash rounds; rounds are combined by the
             log-sum-exp of their attention logits.
-        num_buckets (`int`, *optional*): LSH buckets per round (even). `None` derives it from the
-            (padded) input length: the next power of two >= 2 * length / `lsh_attn_chunk_length`,
-            so a chunk holds about two buckets (paper, sec. 3). Set it to make outputs
-            independent of how much padding a batch carries.
+        num_buckets (`int` or `list[int]`, *optional*): LSH buckets per round (even), or two even
+            factors whose product is the bucket count (factorised hashing, cheaper for many
+            buckets). `None` derives it from the (padded) input length: the next power of two
+            >= 2 * length / `lsh_attn_chunk_length`, so a chunk holds about two buckets (paper,
+            sec. 3), factorised above 128. Set it to make outputs independent of how much
+            padding a batch carries.
         hash_seed (`int`, *optional*): fixes the random rotations (tests, reproducible
             evaluation); `None` draws fresh rotations every forward from torch's generator.
         lsh_attn_chunk_length (`int`, defaults to 64), lsh_num_chunks_before (`int`, defaults to 1),
@@ -88,7 +90,7 @@ class ReformerZhConfig(PretrainedConfig):
         encoder_attn_layers: list[str] | tuple[str, ...] = DEFAULT_ENCODER_ATTN_LAYERS,
         decoder_attn_layers: list[str] | tuple[str, ...] = DEFAULT_DECODER_ATTN_LAYERS,
         num_hashes: int = 2,
-        num_buckets: int | None = None,
+        num_buckets: int | list[int] | None = None,
         hash_seed: int | None = None,
         lsh_attn_chunk_length: int = 64,
         lsh_num_chunks_before: int = 1,
@@ -222,11 +224,14 @@ class ReformerZhConfig(PretrainedConfig):
             )
 
         if self.num_buckets is not None:
+            factors = self.num_buckets if isinstance(self.num_buckets, (list, tuple)) else [self.num_buckets]
             require(
-                isinstance(self.num_buckets, int) and self.num_buckets >= 2 and self.num_buckets % 2 == 0,
-                f"`num_buckets` must be an even integer >= 2 (angular LSH takes the argmax over [xR; -xR]), "
-                f"got {self.num_buckets!r}; or set it to None to derive it from the input length.",
+                0 < len(factors) <= 2 and all(isinstance(f, int) and f >= 2 and f % 2 == 0 for f in factors),
+                f"`num_buckets` must be an even integer >= 2 (angular LSH takes the argmax over [xR; -xR]) or a list "
+                f"of two such factors, got {self.num_buckets!r}; or set it to None to derive it from the input length.",
             )
+            if isinstance(self.num_buckets, tuple):
+                self.num_buckets = list(self.num_buckets)
 
         if self.axial_pos_embds:
             require(

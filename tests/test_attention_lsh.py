@@ -59,7 +59,7 @@ def run_lsh(query_key, value, *, num_hashes, num_buckets, chunk_length, before, 
     return lsh_attention(
         query_key,
         value,
-        buckets=hash_vectors(query_key, rotations),
+        buckets=hash_vectors(query_key, rotations, num_buckets),
         num_buckets=num_buckets,
         key_mask=key_mask,
         causal=causal,
@@ -158,22 +158,23 @@ def test_hashing_is_deterministic_for_a_seed_and_leaves_the_global_generator_alo
     query_key, _ = random_inputs()
     state = torch.get_rng_state()
     first = hash_vectors(query_key, draw_rotations(num_heads=2, head_size=8, num_hashes=2, num_buckets=8, seed=7,
-                                                   device=query_key.device, dtype=query_key.dtype))
+                                                   device=query_key.device, dtype=query_key.dtype), 8)
     second = hash_vectors(query_key, draw_rotations(num_heads=2, head_size=8, num_hashes=2, num_buckets=8, seed=7,
-                                                    device=query_key.device, dtype=query_key.dtype))
+                                                    device=query_key.device, dtype=query_key.dtype), 8)
     assert torch.equal(torch.get_rng_state(), state)
     assert torch.equal(first, second)
     other = hash_vectors(query_key, draw_rotations(num_heads=2, head_size=8, num_hashes=2, num_buckets=8, seed=8,
-                                                   device=query_key.device, dtype=query_key.dtype))
+                                                   device=query_key.device, dtype=query_key.dtype), 8)
     assert not torch.equal(first, other)
     assert first.min() >= 0 and first.max() < 8
 
 
 def test_derived_num_buckets():
-    assert derive_num_buckets(16, 4) == 8
-    assert derive_num_buckets(4, 4) == 2
-    assert derive_num_buckets(65536, 64) == 2048
-    assert derive_num_buckets(20, 4) == 16  # rounded up to a power of two
+    assert derive_num_buckets(16, 4) == [8]
+    assert derive_num_buckets(4, 4) == [2]
+    assert derive_num_buckets(20, 4) == [16]  # rounded up to a power of two
+    assert derive_num_buckets(4096, 64) == [128]
+    assert derive_num_buckets(65536, 64) == [32, 64]  # factorised: 2048 buckets
 
 
 def make_layer(**overrides):
@@ -209,3 +210,24 @@ def test_threshold_switches_to_exact_attention():
     value = layer.value(hidden).view(2, 16, 2, 8).transpose(1, 2)
     expected = layer.output(naive_shared_qk_attention(query_key, value, None, False).transpose(1, 2).reshape(2, 16, 16))
     assert_close(layer(hidden), expected, atol=1e-10)
+
+
+def test_chunked_hashing_equals_argmax_over_both_signs():
+    query_key, _ = random_inputs(seed=6, seq_length=40)
+    rotations = draw_rotations(num_heads=2, head_size=8, num_hashes=3, num_buckets=16, seed=1,
+                               device=query_key.device, dtype=query_key.dtype)
+    rotated = torch.einsum("bhsd,hdnr->bhnsr", query_key, rotations)
+    expected = torch.cat([rotated, -rotated], dim=-1).argmax(dim=-1)
+    assert torch.equal(hash_vectors(query_key, rotations, 16, chunk_length=7), expected)
+
+
+def test_factorised_hashing_is_the_mixed_radix_of_two_hashes():
+    query_key, _ = random_inputs(seed=7, seq_length=24)
+    rotations = draw_rotations(num_heads=2, head_size=8, num_hashes=2, num_buckets=[4, 6], seed=1,
+                               device=query_key.device, dtype=query_key.dtype)
+    assert rotations.shape[-1] == 2 + 3
+    first = hash_vectors(query_key, rotations[..., :2], 4)
+    second = hash_vectors(query_key, rotations[..., 2:], 6)
+    combined = hash_vectors(query_key, rotations, [4, 6])
+    assert torch.equal(combined, first + 4 * second)
+    assert combined.max() < 24 and len(combined.unique()) > 6

@@ -21,6 +21,7 @@ from utils import ReformerZhModelTester, assert_close
         (dict(encoder_attn_layers=["lsh", "dense"]), r"encoder_attn_layers.*'dense'.*one of"),
         (dict(decoder_attn_layers=[]), r"decoder_attn_layers.*empty"),
         (dict(num_buckets=5), r"num_buckets.*even"),
+        (dict(num_buckets=[4, 3]), r"num_buckets.*factors"),
         (dict(axial_pos_embds_dim=[8, 8]), r"axial_pos_embds_dim.*sum to `hidden_size` \(32\)"),
         (dict(max_position_embeddings=100), r"axial_pos_shape.*covers 64.*100"),
         (dict(hidden_dropout_prob=1.5), r"hidden_dropout_prob"),

@@ -223,6 +223,7 @@ def lsh_attention(
         scale=head_size**-0.5,
         dropout_p=dropout_p,
         training=training,
+        return_log_normalizer=True,
     )
     output = output.view(batch_size, num_heads, num_hashes, seq_length, head_size)
     log_normalizer = log_normalizer.view(batch_size, num_heads, num_hashes, seq_length)

@@ -98,26 +98,33 @@ def masked_attention(
     dropout_p: float,
     training: bool,
     self_mask: Tensor | None = None,
-) -> tuple[Tensor, Tensor]:
+    return_log_normalizer: bool = False,
+) -> tuple[Tensor, Tensor | None]:
     """Softmax attention under an explicit mask; every attention kind ends here.
 
     Args:
         query: [..., q, d]; key, value: [..., k, d].
         allowed: bool, broadcastable to [..., q, k]; True where the query may read the key.
         self_mask: bool, broadcastable to [..., q, k]; True at a query's own key (shared-QK only).
+        return_log_normalizer: also return the log-sum-exp of the logits, which LSH uses to weigh
+            its hash rounds (otherwise None, and one fused softmax is used).
     Returns:
-        The attended values [..., q, d] and the log-sum-exp of the logits [..., q], which LSH uses
-        to weigh its hash rounds.
+        The attended values [..., q, d] and the log-sum-exp of the logits [..., q] or None.
     """
-    logits = torch.matmul(query, key.transpose(-1, -2)) * scale
+    logits = torch.matmul(query * scale, key.transpose(-1, -2))  # scale the smaller operand
     if self_mask is not None:
-        logits = logits.masked_fill(self_mask, self_mask_value(logits.dtype))
-    logits = logits.masked_fill(~allowed, mask_value(logits.dtype))
-    log_normalizer = torch.logsumexp(logits, dim=-1, keepdim=True)
-    probs = torch.exp(logits - log_normalizer)
+        logits = logits.masked_fill_(self_mask, self_mask_value(logits.dtype))
+    logits = logits.masked_fill_(~allowed, mask_value(logits.dtype))
+    log_normalizer = None
+    if return_log_normalizer:
+        log_normalizer = torch.logsumexp(logits, dim=-1, keepdim=True)
+        probs = torch.exp(logits - log_normalizer)
+        log_normalizer = log_normalizer.squeeze(-1)
+    else:
+        probs = torch.softmax(logits, dim=-1)
     if training and dropout_p > 0:
         probs = torch.nn.functional.dropout(probs, p=dropout_p, training=True)
-    return torch.matmul(probs, value), log_normalizer.squeeze(-1)
+    return torch.matmul(probs, value), log_normalizer
 
 
 class QueryKeyValueAttention(torch.nn.Module):

@@ -113,6 +113,20 @@ class ReformerZhDecoderLayer(nn.Module):
         return [self.self_attention, self.cross_attention, self.feed_forward]
 
 
+# Arguments that `generate()` and `Trainer` pass to every seq2seq model and that change nothing here.
+NEUTRAL_KWARGS = ("cache_position", "position_ids", "decoder_position_ids", "output_attentions", "output_hidden_states")
+
+
+def check_extra_kwargs(kwargs: dict, accepted: str) -> None:
+    """Fail on arguments we would otherwise silently ignore (a typo, or a feature we lack)."""
+    for name in ("output_attentions", "output_hidden_states"):
+        if kwargs.get(name):
+            raise ValueError(f"`{name}=True` is not supported by ReformerZh models; leave it unset.")
+    unknown = sorted(set(kwargs) - set(NEUTRAL_KWARGS))
+    if unknown:
+        raise TypeError(f"unexpected argument(s) {unknown}; accepted: {accepted}.")
+
+
 def as_bool_mask(attention_mask: Tensor | None) -> Tensor | None:
     """HF masks are 1 for real tokens and 0 for padding, in any integer or bool dtype."""
     if attention_mask is None:
@@ -188,6 +202,7 @@ class ReformerZhEncoder(ReformerZhStack):
         return_dict: bool = True,
         **kwargs,
     ) -> BaseModelOutput | tuple:
+        check_extra_kwargs(kwargs, "input_ids, attention_mask, inputs_embeds, return_dict")
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("Pass exactly one of `input_ids` and `inputs_embeds` to the encoder.")
         hidden_states = self.embeddings(input_ids=input_ids, inputs_embeds=inputs_embeds)
@@ -271,6 +286,7 @@ class ReformerZhModel(ReformerZhPreTrainedModel):
         past_key_values: EncoderDecoderCache | None = None,
         **kwargs,
     ) -> Seq2SeqModelOutput | tuple:
+        check_extra_kwargs(kwargs, "the arguments of BartModel.forward")
         cache = cache if cache is not None else past_key_values
         use_cache = use_cache if use_cache is not None else self.config.use_cache
         return_dict = return_dict if return_dict is not None else self.config.return_dict
@@ -347,10 +363,14 @@ class ReformerZhForConditionalGeneration(ReformerZhPreTrainedModel, GenerationMi
         use_cache: bool | None = None,
         return_dict: bool | None = None,
         past_key_values: EncoderDecoderCache | None = None,
+        num_items_in_batch: int | Tensor | None = None,
         **kwargs,
     ) -> Seq2SeqLMOutput | tuple:
         """Args follow `BartForConditionalGeneration`. `labels` [b, t] are shifted right into
-        `decoder_input_ids` when those are not given; label -100 is ignored by the loss."""
+        `decoder_input_ids` when those are not given; label -100 is ignored by the loss.
+        `num_items_in_batch` (passed by `Trainer` under gradient accumulation) divides the summed
+        token loss instead of averaging per micro-batch."""
+        check_extra_kwargs(kwargs, "the arguments of BartForConditionalGeneration.forward")
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         if labels is not None:
             use_cache = False
@@ -372,8 +392,13 @@ class ReformerZhForConditionalGeneration(ReformerZhPreTrainedModel, GenerationMi
         loss = None
         if labels is not None:
             loss = nn.functional.cross_entropy(
-                logits.float().reshape(-1, logits.shape[-1]), labels.to(logits.device).reshape(-1), ignore_index=-100
+                logits.float().reshape(-1, logits.shape[-1]),
+                labels.to(logits.device).reshape(-1),
+                ignore_index=-100,
+                reduction="mean" if num_items_in_batch is None else "sum",
             )
+            if num_items_in_batch is not None:
+                loss = loss / num_items_in_batch
         output = Seq2SeqLMOutput(
             loss=loss,
             logits=logits,

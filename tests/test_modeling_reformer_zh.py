@@ -211,3 +211,22 @@ def test_lm_head_is_tied_to_the_shared_embedding():
     model = tester.build_model(tester.get_config())
     assert model.lm_head.weight.data_ptr() == model.model.shared.weight.data_ptr()
     assert model.model.encoder.embeddings.token_embeddings is model.model.shared
+
+
+def test_unknown_arguments_fail_instead_of_being_ignored():
+    tester = ReformerZhModelTester()
+    config, inputs = tester.prepare_config_and_inputs()
+    model = tester.build_model(config)
+    with pytest.raises(TypeError, match="decoder_input_id"):
+        model(**inputs, decoder_input_id=inputs["labels"])
+    with pytest.raises(ValueError, match="output_attentions"):
+        model(**inputs, output_attentions=True)
+
+
+def test_num_items_in_batch_sums_the_token_loss():
+    tester = ReformerZhModelTester()
+    config, inputs = tester.prepare_config_and_inputs()
+    model = tester.build_model(config).eval()
+    mean_loss = model(**inputs).loss
+    summed = model(**inputs, num_items_in_batch=7).loss
+    assert_close(summed, mean_loss * inputs["labels"].numel() / 7, atol=1e-5)

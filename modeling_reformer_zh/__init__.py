@@ -3,7 +3,7 @@
 Importing the package registers the config and models with transformers' Auto classes.
 """
 
-from transformers import AutoConfig, AutoModel, AutoModelForSeq2SeqLM
+from transformers import AutoConfig, AutoModel, AutoModelForSeq2SeqLM, AutoTokenizer
 
 from .configuration_reformer_zh import ReformerZhConfig
 from .modeling_reformer_zh import (
@@ -15,6 +15,13 @@ from .modeling_reformer_zh import (
 AutoConfig.register(ReformerZhConfig.model_type, ReformerZhConfig, exist_ok=True)
 AutoModel.register(ReformerZhConfig, ReformerZhModel, exist_ok=True)
 AutoModelForSeq2SeqLM.register(ReformerZhConfig, ReformerZhForConditionalGeneration, exist_ok=True)
+
+try:  # the tokenizer needs jieba, which the model itself does not
+    from tokenization.tokenization_reformer_zh import ReformerZhTokenizer
+except ImportError:  # pragma: no cover - a model-only install
+    ReformerZhTokenizer = None
+else:
+    AutoTokenizer.register(ReformerZhConfig, slow_tokenizer_class=ReformerZhTokenizer, exist_ok=True)
 
 # A saved checkpoint carries `auto_map` and these files, so it loads with trust_remote_code=True
 # where this package is not installed.

@@ -249,7 +249,9 @@ class ReformerZhLSHSelfAttention(nn.Module):
         self.head_size = config.attention_head_size
         self.num_hashes = config.num_hashes
         self.num_buckets = config.num_buckets
-        self.hash_seed = None if config.hash_seed is None else config.hash_seed + layer_idx
+        # every layer of both stacks gets its own rotations (decoder layers after the encoder's)
+        layer_offset = layer_idx + (len(config.encoder_attn_layers) if is_causal else 0)
+        self.hash_seed = None if config.hash_seed is None else config.hash_seed + layer_offset
         self.chunk_length = config.lsh_attn_chunk_length
         self.num_chunks_before = config.lsh_num_chunks_before
         self.num_chunks_after = 0 if is_causal else config.lsh_num_chunks_after
@@ -280,22 +282,59 @@ class ReformerZhLSHSelfAttention(nn.Module):
                 dropout_p=self.dropout_p,
                 training=self.training,
             )
-        elif seq_length <= self.full_attn_threshold:
-            output = exact_shared_qk_attention(
-                query_key,
-                query_key,
-                value,
-                query_positions=torch.arange(seq_length, device=query_key.device),
-                key_mask=attention_mask,
-                causal=self.is_causal,
-                dropout_p=self.dropout_p,
-                training=self.training,
-            )
         else:
-            output = self._lsh(query_key, value, attention_mask)
+            output = self._self_attention(query_key, value, attention_mask)
         return self.output(merge_heads(output))
 
-    def _lsh(self, query_key: Tensor, value: Tensor, attention_mask: Tensor | None) -> Tensor:
+    def _self_attention(self, query_key: Tensor, value: Tensor, attention_mask: Tensor | None) -> Tensor:
+        """Exact attention for rows of at most `full_attn_threshold` real tokens, LSH for the rest.
+
+        Decided per row from its own number of real tokens, so that neither the path nor the bucket
+        count of a sequence depends on what else is in the batch.
+        """
+        batch_size, _, seq_length, _ = query_key.shape
+        if attention_mask is None:
+            real_lengths = [seq_length] * batch_size
+        else:
+            real_lengths = attention_mask.sum(dim=-1).tolist()
+        exact_rows = [i for i, length in enumerate(real_lengths) if length <= self.full_attn_threshold]
+        lsh_rows = [i for i, length in enumerate(real_lengths) if length > self.full_attn_threshold]
+
+        def select(tensor: Tensor | None, rows: list[int]) -> Tensor | None:
+            if tensor is None or len(rows) == batch_size:
+                return tensor  # every row: no copy (the long-input case)
+            return tensor[torch.tensor(rows, device=tensor.device)]
+
+        outputs = []
+        if exact_rows:
+            exact_query_key = select(query_key, exact_rows)
+            outputs.append(
+                exact_shared_qk_attention(
+                    exact_query_key,
+                    exact_query_key,
+                    select(value, exact_rows),
+                    query_positions=torch.arange(seq_length, device=query_key.device),
+                    key_mask=select(attention_mask, exact_rows),
+                    causal=self.is_causal,
+                    dropout_p=self.dropout_p,
+                    training=self.training,
+                )
+            )
+        if lsh_rows:
+            outputs.append(
+                self._lsh(
+                    select(query_key, lsh_rows),
+                    select(value, lsh_rows),
+                    select(attention_mask, lsh_rows),
+                    [real_lengths[i] for i in lsh_rows],
+                )
+            )
+        if len(outputs) == 1:
+            return outputs[0]
+        order = torch.tensor(exact_rows + lsh_rows, device=query_key.device)
+        return torch.cat(outputs)[order.argsort()]
+
+    def _lsh(self, query_key: Tensor, value: Tensor, attention_mask: Tensor | None, real_lengths: list[int]) -> Tensor:
         seq_length = query_key.shape[2]
         if seq_length % self.chunk_length:
             # Pad inside the layer (training included) and cut back; pads are masked keys.
@@ -304,19 +343,28 @@ class ReformerZhLSHSelfAttention(nn.Module):
             query_key = pad_to_multiple(query_key, self.chunk_length, dim=2)
             value = pad_to_multiple(value, self.chunk_length, dim=2)
             attention_mask = pad_to_multiple(attention_mask, self.chunk_length, dim=1, value=False)
-        padded_length = query_key.shape[2]
-        num_buckets = self.num_buckets or derive_num_buckets(padded_length, self.chunk_length)
-        total_buckets = math.prod(bucket_factors(num_buckets))
-        rotations = draw_rotations(
-            num_heads=self.num_heads,
-            head_size=self.head_size,
-            num_hashes=self.num_hashes,
-            num_buckets=num_buckets,
-            seed=self.hash_seed,
-            device=query_key.device,
-            dtype=query_key.dtype,
-        )
-        buckets = hash_vectors(query_key, rotations, num_buckets)
+        # Rows may need different bucket counts (derived from each row's own length); hash each
+        # group of rows with its own rotations. Padding sorts after every real bucket of any group.
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for row, length in enumerate(real_lengths):
+            padded_length = -(-length // self.chunk_length) * self.chunk_length
+            factors = self.num_buckets or derive_num_buckets(padded_length, self.chunk_length)
+            groups.setdefault(tuple(bucket_factors(factors)), []).append(row)
+        batch_size, num_heads, padded_length, _ = query_key.shape
+        buckets = torch.empty(batch_size, num_heads, self.num_hashes, padded_length, dtype=torch.long, device=query_key.device)
+        for factors, rows in sorted(groups.items()):
+            rotations = draw_rotations(
+                num_heads=self.num_heads,
+                head_size=self.head_size,
+                num_hashes=self.num_hashes,
+                num_buckets=list(factors),
+                seed=self.hash_seed,
+                device=query_key.device,
+                dtype=query_key.dtype,
+            )
+            index = torch.tensor(rows, device=query_key.device)
+            buckets[index] = hash_vectors(query_key[index], rotations, list(factors))
+        total_buckets = max(math.prod(factors) for factors in groups)
         output = lsh_attention(
             query_key,
             value,

@@ -158,6 +158,28 @@ def test_padded_and_unpadded_inputs_agree_and_batches_are_independent():
     assert_close(batch[:1], alone, atol=1e-5)
 
 
+@pytest.mark.parametrize(
+    "overrides",
+    [dict(num_buckets=None), dict(num_buckets=4, full_attn_threshold=8), dict(num_buckets=None, full_attn_threshold=8)],
+    ids=["derived-buckets", "threshold", "both"],
+)
+def test_a_sequence_gives_the_same_output_alone_and_beside_a_longer_one(overrides):
+    """The bucket count and the exact/LSH choice follow each row's own length, not the batch's."""
+    tester = ReformerZhModelTester(encoder_attn_layers=["lsh", "lsh"], **overrides)
+    config, inputs = tester.prepare_config_and_inputs()
+    model = tester.build_model(config).eval()
+    short = inputs["input_ids"][:1, :7]
+    decoder_input_ids = shift_tokens_right(inputs["labels"], 0, 2)
+    with torch.no_grad():
+        alone = model(input_ids=short, decoder_input_ids=decoder_input_ids[:1]).logits
+        batch_ids = torch.cat([torch.cat([short, torch.zeros(1, 9, dtype=torch.long)], 1), inputs["input_ids"][1:]])
+        mask = torch.cat([torch.tensor([[1] * 7 + [0] * 9]), torch.ones(1, 16, dtype=torch.long)])
+        beside = model(input_ids=batch_ids, attention_mask=mask, decoder_input_ids=decoder_input_ids).logits
+        long_alone = model(input_ids=inputs["input_ids"][1:], decoder_input_ids=decoder_input_ids[1:]).logits
+    assert_close(beside[:1], alone, atol=1e-5)
+    assert_close(beside[1:], long_alone, atol=1e-5)
+
+
 def test_lengths_that_are_not_chunk_multiples_train():
     tester = ReformerZhModelTester()
     config, inputs = tester.prepare_config_and_inputs()

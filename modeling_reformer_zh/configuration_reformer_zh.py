@@ -162,6 +162,14 @@ class ReformerZhConfig(PretrainedConfig):
         """Decoder depth: the number of layers a generation cache holds."""
         return len(self.decoder_attn_layers)
 
+    @num_hidden_layers.setter
+    def num_hidden_layers(self, value: int) -> None:
+        if value != len(self.decoder_attn_layers):
+            raise ValueError(
+                f"`num_hidden_layers` ({value}) is derived from the layer lists; set the depth with "
+                "`encoder_attn_layers` and `decoder_attn_layers` (one attention kind per layer)."
+            )
+
     @property
     def encoder_layers(self) -> int:
         return len(self.encoder_attn_layers)
@@ -209,7 +217,20 @@ class ReformerZhConfig(PretrainedConfig):
             )
         for field in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
             value = getattr(self, field)
-            require(0.0 <= value < 1.0, f"`{field}` must be in [0, 1), got {value!r}.")
+            require(
+                isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 <= value < 1.0,
+                f"`{field}` must be a number in [0, 1), got {value!r}.",
+            )
+        for field in ("reversible", "axial_pos_embds", "use_cache"):
+            value = getattr(self, field)
+            require(isinstance(value, bool), f"`{field}` must be True or False, got {value!r}.")
+        from transformers.activations import ACT2FN
+
+        require(
+            self.hidden_act in ACT2FN,
+            f"`hidden_act` {self.hidden_act!r} is not a transformers activation; use one of "
+            f"{sorted(k for k in ACT2FN if isinstance(k, str))[:12]}...",
+        )
 
         for field in ("encoder_attn_layers", "decoder_attn_layers"):
             layers = getattr(self, field)
@@ -252,10 +273,13 @@ class ReformerZhConfig(PretrainedConfig):
                 f"{self.max_position_embeddings}, e.g. {suggest_axial_shape(self.max_position_embeddings)}.",
             )
 
-        for field in ("pad_token_id", "decoder_start_token_id"):
+        for field in ("pad_token_id", "decoder_start_token_id", "bos_token_id", "eos_token_id"):
             value = getattr(self, field)
+            if value is None and field in ("bos_token_id", "eos_token_id"):
+                continue
+            ids = value if isinstance(value, list) else [value]
             require(
-                value is not None and 0 <= value < self.vocab_size,
+                all(isinstance(i, int) and 0 <= i < self.vocab_size for i in ids),
                 f"`{field}` ({value!r}) must be a token id in [0, vocab_size={self.vocab_size}).",
             )
         require(

@@ -127,14 +127,14 @@ def check_extra_kwargs(kwargs: dict, accepted: str) -> None:
         raise TypeError(f"unexpected argument(s) {unknown}; accepted: {accepted}.")
 
 
-def as_bool_mask(attention_mask: Tensor | None) -> Tensor | None:
-    """HF masks are 1 for real tokens and 0 for padding, in any integer or bool dtype."""
+def as_bool_mask(attention_mask: Tensor | None, expected_shape: tuple[int, int], name: str) -> Tensor | None:
+    """HF masks are [batch, keys], 1 for real tokens and 0 for padding, in any integer or bool dtype."""
     if attention_mask is None:
         return None
-    if attention_mask.dim() != 2:
+    if tuple(attention_mask.shape) != tuple(expected_shape):
         raise ValueError(
-            f"`attention_mask` must be [batch, sequence] with 1 for real tokens and 0 for padding, "
-            f"got shape {tuple(attention_mask.shape)}."
+            f"`{name}` has shape {tuple(attention_mask.shape)}, expected {tuple(expected_shape)} "
+            "([batch, keys] with 1 for real tokens and 0 for padding; with a cache, keys = past + new tokens)."
         )
     return attention_mask.bool()
 
@@ -206,7 +206,8 @@ class ReformerZhEncoder(ReformerZhStack):
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("Pass exactly one of `input_ids` and `inputs_embeds` to the encoder.")
         hidden_states = self.embeddings(input_ids=input_ids, inputs_embeds=inputs_embeds)
-        hidden_states = self.run(hidden_states, StepContext(attention_mask=as_bool_mask(attention_mask)))
+        mask = as_bool_mask(attention_mask, hidden_states.shape[:2], "attention_mask")
+        hidden_states = self.run(hidden_states, StepContext(attention_mask=mask))
         if not return_dict:
             return (hidden_states,)
         return BaseModelOutput(last_hidden_state=hidden_states)
@@ -227,10 +228,13 @@ class ReformerZhDecoder(ReformerZhStack):
     ) -> Tensor:
         past_length = cache.get_seq_length() if cache is not None else 0
         hidden_states = self.embeddings(input_ids=input_ids, inputs_embeds=inputs_embeds, past_length=past_length)
+        batch_size, seq_length = hidden_states.shape[:2]
         context = StepContext(
-            attention_mask=as_bool_mask(attention_mask),
+            attention_mask=as_bool_mask(attention_mask, (batch_size, past_length + seq_length), "decoder_attention_mask"),
             encoder_hidden_states=encoder_hidden_states,
-            encoder_attention_mask=as_bool_mask(encoder_attention_mask),
+            encoder_attention_mask=as_bool_mask(
+                encoder_attention_mask, encoder_hidden_states.shape[:2], "attention_mask (of the encoder input)"
+            ),
             cache=cache,
         )
         return self.run(hidden_states, context)
@@ -288,7 +292,9 @@ class ReformerZhModel(ReformerZhPreTrainedModel):
     ) -> Seq2SeqModelOutput | tuple:
         check_extra_kwargs(kwargs, "the arguments of BartModel.forward")
         cache = cache if cache is not None else past_key_values
-        use_cache = use_cache if use_cache is not None else self.config.use_cache
+        if use_cache is None:
+            # A training forward fills no cache: it would force the plain (activation-storing) path.
+            use_cache = self.config.use_cache and not (self.training and torch.is_grad_enabled())
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         if encoder_outputs is None:
             encoder_outputs = self.encoder(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds)
@@ -300,9 +306,7 @@ class ReformerZhModel(ReformerZhPreTrainedModel):
                 "to summarize, call `generate()`."
             )
         if use_cache and cache is None:
-            cache = new_generation_cache()
-        elif not use_cache:
-            cache = None
+            cache = new_generation_cache()  # a cache that is passed in is always used
         decoder_hidden_states = self.decoder(
             input_ids=decoder_input_ids,
             encoder_hidden_states=encoder_outputs.last_hidden_state,
@@ -403,7 +407,7 @@ class ReformerZhForConditionalGeneration(ReformerZhPreTrainedModel, GenerationMi
             loss=loss,
             logits=logits,
             encoder_last_hidden_state=outputs.encoder_last_hidden_state,
-            **{OUTPUT_CACHE_FIELD: outputs[OUTPUT_CACHE_FIELD] if OUTPUT_CACHE_FIELD in outputs else None},
+            **{OUTPUT_CACHE_FIELD: getattr(outputs, OUTPUT_CACHE_FIELD)},
         )
         return output if return_dict else output.to_tuple()
 

@@ -27,6 +27,11 @@ from utils import ReformerZhModelTester, assert_close
         (dict(hidden_dropout_prob=1.5), r"hidden_dropout_prob"),
         (dict(lsh_attn_chunk_length=0), r"lsh_attn_chunk_length.*positive"),
         (dict(pad_token_id=500), r"pad_token_id.*vocab_size"),
+        (dict(eos_token_id=99), r"eos_token_id.*vocab_size"),
+        (dict(hidden_act="gelux"), r"hidden_act.*'gelux'"),
+        (dict(reversible="no"), r"reversible.*True or False"),
+        (dict(hidden_dropout_prob="0.1"), r"hidden_dropout_prob.*number"),
+        (dict(num_hidden_layers=3), r"num_hidden_layers.*decoder_attn_layers"),
     ],
 )
 def test_invalid_configs_name_the_field_and_the_fix(overrides, pattern):

@@ -29,7 +29,10 @@ ReformerZhConfig.register_for_auto_class()
 ReformerZhModel.register_for_auto_class("AutoModel")
 ReformerZhForConditionalGeneration.register_for_auto_class("AutoModelForSeq2SeqLM")
 
+from .pipeline_reformer_zh import SummarizationPipeline  # noqa: E402
+
 __all__ = [
+    "SummarizationPipeline",
     "ReformerZhConfig",
     "ReformerZhPreTrainedModel",
     "ReformerZhModel",

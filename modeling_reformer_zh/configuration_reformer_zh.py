@@ -15,6 +15,16 @@ from transformers import PretrainedConfig
 ATTENTION_KINDS = ("lsh", "local", "full")
 DEFAULT_ENCODER_ATTN_LAYERS = ("local", "lsh", "local", "lsh", "local", "lsh")
 DEFAULT_DECODER_ATTN_LAYERS = ("full", "full", "full", "full", "full", "full")
+# Every checkpoint declares our summarization pipeline (pipeline_reformer_zh.py travels with it):
+# transformers v5 has no built-in one.
+CUSTOM_PIPELINES = {
+    "summarization": {
+        "impl": "pipeline_reformer_zh.SummarizationPipeline",
+        "pt": ["AutoModelForSeq2SeqLM"],
+        "tf": [],
+        "type": "text",
+    }
+}
 
 
 class ReformerZhConfig(PretrainedConfig):
@@ -147,6 +157,7 @@ class ReformerZhConfig(PretrainedConfig):
         self.initializer_range = initializer_range
         self.use_cache = use_cache
         kwargs.setdefault("is_encoder_decoder", True)
+        self.custom_pipelines = kwargs.pop("custom_pipelines", None) or CUSTOM_PIPELINES
         super().__init__(
             pad_token_id=pad_token_id,
             bos_token_id=bos_token_id,

@@ -10,6 +10,9 @@ final LayerNorm, is the stack's output.
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import torch
 from torch import Tensor, nn
 from transformers import GenerationMixin, PreTrainedModel
@@ -162,6 +165,13 @@ class ReformerZhPreTrainedModel(PreTrainedModel):
             module.rows.normal_(mean=0.0, std=std)
             module.columns.normal_(mean=0.0, std=std)
 
+    def save_pretrained(self, save_directory, *args, **kwargs) -> None:
+        """Also write the summarization pipeline that `config.custom_pipelines` declares."""
+        super().save_pretrained(save_directory, *args, **kwargs)
+        pipeline_file = Path(__file__).with_name("pipeline_reformer_zh.py")
+        if pipeline_file.exists() and Path(save_directory).is_dir():
+            shutil.copyfile(pipeline_file, Path(save_directory) / pipeline_file.name)
+
     @classmethod
     def _supports_default_dynamic_cache(cls) -> bool:
         # `generate()` would refuse anyway (our class name contains "reformer"); the forward
@@ -200,9 +210,11 @@ class ReformerZhEncoder(ReformerZhStack):
         attention_mask: Tensor | None = None,
         inputs_embeds: Tensor | None = None,
         return_dict: bool = True,
-        **kwargs,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
     ) -> BaseModelOutput | tuple:
-        check_extra_kwargs(kwargs, "input_ids, attention_mask, inputs_embeds, return_dict")
+        # No **kwargs: generate() then passes the encoder only the arguments named here.
+        check_extra_kwargs({"output_attentions": output_attentions, "output_hidden_states": output_hidden_states}, "")
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("Pass exactly one of `input_ids` and `inputs_embeds` to the encoder.")
         hidden_states = self.embeddings(input_ids=input_ids, inputs_embeds=inputs_embeds)

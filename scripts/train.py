@@ -1,0 +1,359 @@
+"""Train, evaluate and predict with a reformer-zh summarizer through `Seq2SeqTrainer`.
+
+The flags are those of transformers' summarization example (`run_summarization.py`):
+
+    # from scratch on LCSTS (the tokenizer is built from the training file when none is given)
+    python scripts/train.py --train_file ../shared/data/lcsts/train.jsonl \\
+        --validation_file ../shared/data/lcsts/validation.jsonl --config_name small \\
+        --output_dir outputs/lcsts --do_train --do_eval --predict_with_generate \\
+        --per_device_train_batch_size 32 --learning_rate 5e-4 --max_steps 3000
+
+    # fine-tune a checkpoint
+    python scripts/train.py --model_name_or_path outputs/lcsts --train_file ... --do_train
+
+Runs unchanged under `torchrun --nproc_per_node N` and `accelerate launch` (DDP; gloo on CPU).
+Without any data flag it uses the embedded sample (data/sample/). Bad input fails before any
+training starts, with a message that says what was found and how to fix it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import datasets  # noqa: E402
+import torch  # noqa: E402
+import transformers  # noqa: E402
+from transformers import (  # noqa: E402
+    AutoConfig,
+    AutoModelForSeq2SeqLM,
+    AutoTokenizer,
+    DataCollatorForSeq2Seq,
+    HfArgumentParser,
+    Seq2SeqTrainer,
+    Seq2SeqTrainingArguments,
+)
+
+import modeling_reformer_zh  # noqa: E402,F401  (registers the Auto classes)
+from modeling_reformer_zh import ReformerZhConfig  # noqa: E402
+from rouge_zh import rouge_scores  # noqa: E402
+from tokenization.build_vocab import DATA_FORMATS, build_tokenizer, check_utf8  # noqa: E402
+
+logger = logging.getLogger("train")
+SAMPLE_DIR = ROOT / "data" / "sample"
+
+# Named configurations for --config_name (a path to a config.json or a folder works too).
+CONFIG_PRESETS = {
+    # seconds on a laptop CPU: tests and `make demo`
+    "tiny": dict(hidden_size=64, num_attention_heads=4, attention_head_size=16, feed_forward_size=128,
+                 encoder_attn_layers=["local", "lsh"], decoder_attn_layers=["full", "full"],
+                 lsh_attn_chunk_length=32, local_attn_chunk_length=32, axial_pos_shape=[32, 32],
+                 axial_pos_embds_dim=[16, 48], max_position_embeddings=1024, full_attn_threshold=128),
+    # the short-input workhorse (LCSTS-sized documents): LSH layers run exactly below 512 tokens
+    "small": dict(hidden_size=256, num_attention_heads=4, attention_head_size=64, feed_forward_size=1024,
+                  encoder_attn_layers=["local", "lsh"] * 3, decoder_attn_layers=["full"] * 3,
+                  lsh_attn_chunk_length=64, local_attn_chunk_length=64, axial_pos_shape=[64, 64],
+                  axial_pos_embds_dim=[64, 192], max_position_embeddings=4096, full_attn_threshold=512),
+    # the long-input reference (benchmarks/): 6+6 layers, 64K positions
+    "long": dict(hidden_size=256, num_attention_heads=4, attention_head_size=64, feed_forward_size=1024,
+                 encoder_attn_layers=["local", "lsh"] * 3, decoder_attn_layers=["full"] * 6,
+                 lsh_attn_chunk_length=64, local_attn_chunk_length=64, axial_pos_shape=[256, 256],
+                 axial_pos_embds_dim=[64, 192], max_position_embeddings=65536),
+}
+
+
+@dataclass
+class ModelArguments:
+    model_name_or_path: str | None = field(default=None, metadata={"help": "checkpoint to fine-tune (folder or Hub id)"})
+    config_name: str | None = field(
+        default=None, metadata={"help": f"from scratch: a preset ({', '.join(CONFIG_PRESETS)}) or a config path"}
+    )
+    config_overrides: str | None = field(
+        default=None,
+        metadata={"help": "comma-separated key=value (JSON values), e.g. 'num_hashes=4,hidden_dropout_prob=0.2'"},
+    )
+    tokenizer_name: str | None = field(default=None, metadata={"help": "tokenizer folder (scripts/build_tokenizer.py)"})
+    tokenizer_vocab_size: int = field(default=32000, metadata={"help": "vocabulary size when building a tokenizer"})
+    tokenizer_segmentation: str = field(default="word", metadata={"help": "word | char, when building a tokenizer"})
+
+
+@dataclass
+class DataArguments:
+    dataset_name: str | None = field(default=None, metadata={"help": "a dataset on the Hub"})
+    dataset_config_name: str | None = field(default=None)
+    train_file: str | None = field(default=None, metadata={"help": "jsonl, json or csv"})
+    validation_file: str | None = field(default=None)
+    test_file: str | None = field(default=None)
+    text_column: str = field(default="document")
+    summary_column: str = field(default="summary")
+    max_source_length: int = field(default=1024)
+    max_target_length: int = field(default=64)
+    val_max_target_length: int | None = field(default=None, metadata={"help": "generation length (default: max_target_length)"})
+    num_beams: int | None = field(default=None, metadata={"help": "beams for evaluation and prediction"})
+    source_prefix: str = field(default="")
+    max_train_samples: int | None = field(default=None)
+    max_eval_samples: int | None = field(default=None)
+    max_predict_samples: int | None = field(default=None)
+    preprocessing_num_workers: int | None = field(default=None)
+    jieba_rouge: bool = field(default=False, metadata={"help": "also report word-level (jieba) ROUGE"})
+
+
+def parse_overrides(text: str | None) -> dict:
+    """'a=1,b=[1,2],c=x' -> {'a': 1, 'b': [1, 2], 'c': 'x'}; commas inside brackets stay."""
+    if not text:
+        return {}
+    items, depth, current = [], 0, ""
+    for character in text:
+        depth += character in "[{" and 1 or (character in "]}" and -1 or 0)
+        if character == "," and depth == 0:
+            items.append(current)
+            current = ""
+        else:
+            current += character
+    items.append(current)
+    overrides = {}
+    for item in filter(None, (i.strip() for i in items)):
+        if "=" not in item:
+            raise ValueError(f"--config_overrides entry {item!r} is not key=value")
+        key, value = item.split("=", 1)
+        try:
+            overrides[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key.strip()] = value
+    return overrides
+
+
+def data_files(data_args: DataArguments, training_args) -> dict[str, str]:
+    files = {}
+    for split, path in (("train", data_args.train_file), ("validation", data_args.validation_file),
+                        ("test", data_args.test_file)):
+        if path:
+            files[split] = path
+    if not files and not data_args.dataset_name:
+        logger.info("no data given: using the embedded sample in %s", SAMPLE_DIR)
+        files = {"train": str(SAMPLE_DIR / "train.jsonl"), "validation": str(SAMPLE_DIR / "validation.jsonl")}
+        if training_args.do_predict:
+            files["test"] = str(SAMPLE_DIR / "validation.jsonl")
+    return files
+
+
+def load_raw_datasets(data_args: DataArguments, files: dict[str, str]) -> datasets.DatasetDict:
+    """Load and check every split before anything is trained."""
+    if data_args.dataset_name:
+        raw = datasets.load_dataset(data_args.dataset_name, data_args.dataset_config_name)
+    else:
+        raw = datasets.DatasetDict()
+        for split, path in files.items():
+            file = Path(path)
+            flag = {"train": "--train_file", "validation": "--validation_file", "test": "--test_file"}[split]
+            if not file.is_file():
+                raise FileNotFoundError(f"{flag} {path} does not exist.")
+            if file.stat().st_size == 0:
+                raise ValueError(f"{flag} {path} is empty.")
+            data_format = DATA_FORMATS.get(file.suffix.lower())
+            if data_format not in ("json", "csv"):
+                raise ValueError(f"{flag} {path}: use a .jsonl, .json or .csv file.")
+            check_utf8(file, flag)
+            raw[split] = datasets.load_dataset(data_format, data_files=str(file), split="train")
+    for split, dataset in raw.items():
+        missing = [c for c in (data_args.text_column, data_args.summary_column) if c not in dataset.column_names]
+        if missing:
+            raise ValueError(
+                f"the {split} data has columns {dataset.column_names}, not {missing}; "
+                "name yours with --text_column and --summary_column."
+            )
+        if len(dataset) == 0:
+            raise ValueError(f"the {split} data has no rows.")
+        if split == "train" and not any((s or "").strip() for s in dataset[data_args.summary_column]):
+            raise ValueError(f"every value of the summary column '{data_args.summary_column}' in the train data is empty.")
+    return raw
+
+
+def load_tokenizer(model_args: ModelArguments, files: dict[str, str], data_args: DataArguments, output_dir: str):
+    source = model_args.tokenizer_name or model_args.model_name_or_path
+    if source:
+        return AutoTokenizer.from_pretrained(source)
+    if "train" not in files:
+        raise ValueError("no tokenizer to use: give --tokenizer_name, --model_name_or_path or a --train_file to build one from.")
+    folder = os.path.join(output_dir, "tokenizer")
+    logger.info("building a %s tokenizer from %s into %s", model_args.tokenizer_segmentation, files["train"], folder)
+    return build_tokenizer(
+        train_file=files["train"],
+        output_dir=folder,
+        vocab_size=model_args.tokenizer_vocab_size,
+        segmentation=model_args.tokenizer_segmentation,
+        text_columns=[data_args.text_column, data_args.summary_column],
+        num_proc=data_args.preprocessing_num_workers,
+    )
+
+
+def load_model(model_args: ModelArguments, tokenizer):
+    overrides = parse_overrides(model_args.config_overrides)
+    if model_args.model_name_or_path:
+        if overrides:
+            raise ValueError("--config_overrides applies to training from scratch, not to --model_name_or_path.")
+        return AutoModelForSeq2SeqLM.from_pretrained(model_args.model_name_or_path)
+    name = model_args.config_name or "small"
+    if name in CONFIG_PRESETS:
+        values = dict(CONFIG_PRESETS[name])
+    else:
+        values = AutoConfig.from_pretrained(name).to_dict()
+    values.update(overrides)
+    values.update(
+        vocab_size=len(tokenizer),
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        decoder_start_token_id=tokenizer.bos_token_id,
+    )
+    for key in ("model_type", "architectures", "auto_map", "transformers_version", "_name_or_path"):
+        values.pop(key, None)
+    config = ReformerZhConfig(**values)
+    return AutoModelForSeq2SeqLM.from_config(config)
+
+
+def chunk_multiple(config: ReformerZhConfig) -> int:
+    """Pad batches to a multiple of every chunk length the layers use (no internal padding)."""
+    lengths = [config.local_attn_chunk_length if kind == "local" else config.lsh_attn_chunk_length
+               for kind in config.encoder_attn_layers if kind != "full"]
+    return math.lcm(*lengths) if lengths else 8
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = HfArgumentParser((ModelArguments, DataArguments, Seq2SeqTrainingArguments))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if len(argv) == 1 and argv[0].endswith(".json"):
+        model_args, data_args, training_args = parser.parse_json_file(json_file=argv[0])
+    else:
+        model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
+    if "--train_sampling_strategy" not in argv:
+        training_args.train_sampling_strategy = "group_by_length"  # long documents: batch similar lengths
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    transformers.utils.logging.set_verbosity_warning()
+    if not (training_args.do_train or training_args.do_eval or training_args.do_predict):
+        raise ValueError("nothing to do: pass --do_train, --do_eval and/or --do_predict.")
+
+    # 1. data, tokenizer, model -- every check before any training
+    files = data_files(data_args, training_args)
+    raw = load_raw_datasets(data_args, files)
+    for flag, split in (("--do_train", "train"), ("--do_eval", "validation"), ("--do_predict", "test")):
+        if getattr(training_args, flag[2:]) and split not in raw:
+            raise ValueError(f"{flag} needs the {split} split; give --{split if split != 'validation' else 'validation'}_file.")
+    with training_args.main_process_first(desc="tokenizer"):
+        tokenizer = load_tokenizer(model_args, files, data_args, training_args.output_dir)
+    transformers.set_seed(training_args.seed)  # the same initial weights in every process and every run
+    model = load_model(model_args, tokenizer)
+    config = model.config
+    if len(tokenizer) != config.vocab_size:
+        raise ValueError(f"the tokenizer has {len(tokenizer)} tokens but the model's vocab_size is {config.vocab_size}.")
+    for flag in ("max_source_length", "max_target_length", "val_max_target_length"):
+        value = getattr(data_args, flag)
+        if value is not None and value > config.max_position_embeddings:
+            raise ValueError(
+                f"--{flag} {value} exceeds the model's max_position_embeddings ({config.max_position_embeddings}); "
+                f"lower it or use a config with more positions (--config_overrides max_position_embeddings=...)."
+            )
+    val_max_target_length = data_args.val_max_target_length or data_args.max_target_length
+    num_beams = data_args.num_beams or training_args.generation_num_beams or 1
+    model.generation_config.max_new_tokens = val_max_target_length
+    model.generation_config.max_length = None
+    model.generation_config.num_beams = num_beams
+    training_args.generation_max_length = None
+    training_args.generation_num_beams = num_beams
+
+    # 2. tokenise
+    def tokenize(batch, target_length: int):
+        sources = [data_args.source_prefix + (text or "") for text in batch[data_args.text_column]]
+        encoded = tokenizer(sources, max_length=data_args.max_source_length, truncation=True)
+        summaries = [summary or "" for summary in batch[data_args.summary_column]]
+        encoded["labels"] = tokenizer(text_target=summaries, max_length=target_length, truncation=True)["input_ids"]
+        return encoded
+
+    def prepare(split: str, limit: int | None):
+        dataset = raw[split]
+        if limit is not None:
+            dataset = dataset.select(range(min(limit, len(dataset))))
+        target_length = data_args.max_target_length if split == "train" else val_max_target_length
+        with training_args.main_process_first(desc=f"tokenizing {split}"):
+            encoded = dataset.map(tokenize, batched=True, num_proc=data_args.preprocessing_num_workers,
+                                  remove_columns=dataset.column_names, fn_kwargs={"target_length": target_length},
+                                  desc=f"tokenizing {split}")
+        return dataset, encoded
+
+    train_dataset = prepare("train", data_args.max_train_samples)[1] if training_args.do_train else None
+    eval_dataset = prepare("validation", data_args.max_eval_samples)[1] if training_args.do_eval else None
+    test_raw, test_dataset = prepare("test", data_args.max_predict_samples) if training_args.do_predict else (None, None)
+
+    collator = DataCollatorForSeq2Seq(
+        tokenizer, model=model, label_pad_token_id=-100, pad_to_multiple_of=chunk_multiple(config)
+    )
+
+    def decode_pairs(eval_prediction):
+        predictions, labels = eval_prediction.predictions, eval_prediction.label_ids
+        if isinstance(predictions, tuple):
+            predictions = predictions[0]
+        predictions = [[t for t in row if t >= 0] for row in predictions.tolist()]
+        labels = [[t for t in row if t >= 0] for row in labels.tolist()]
+        decoded = tokenizer.batch_decode(predictions, skip_special_tokens=True)
+        references = tokenizer.batch_decode(labels, skip_special_tokens=True)
+        return decoded, references
+
+    def compute_metrics(eval_prediction):
+        decoded, references = decode_pairs(eval_prediction)
+        return rouge_scores(decoded, references, jieba_words=data_args.jieba_rouge)
+
+    trainer = Seq2SeqTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        processing_class=tokenizer,
+        data_collator=collator,
+        compute_metrics=compute_metrics if training_args.predict_with_generate else None,
+    )
+
+    all_metrics: dict = {}
+    if training_args.do_train:
+        result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+        trainer.save_model()
+        metrics = dict(result.metrics, train_samples=len(train_dataset))
+        trainer.log_metrics("train", metrics)
+        trainer.save_metrics("train", metrics)
+        trainer.save_state()
+        all_metrics.update(metrics)
+    if training_args.do_eval:
+        metrics = trainer.evaluate(metric_key_prefix="eval")
+        metrics["eval_samples"] = len(eval_dataset)
+        trainer.log_metrics("eval", metrics)
+        trainer.save_metrics("eval", metrics)
+        all_metrics.update(metrics)
+    if training_args.do_predict:
+        output = trainer.predict(test_dataset, metric_key_prefix="predict")
+        metrics = dict(output.metrics, predict_samples=len(test_dataset))
+        trainer.log_metrics("predict", metrics)
+        trainer.save_metrics("predict", metrics)
+        all_metrics.update(metrics)
+        if trainer.is_world_process_zero() and training_args.predict_with_generate:
+            decoded, _ = decode_pairs(output)
+            path = Path(training_args.output_dir) / "generated_predictions.jsonl"
+            with open(path, "w", encoding="utf-8") as handle:
+                for row, prediction in zip(test_raw, decoded):
+                    record = {"id": row.get("id"), "prediction": prediction, "reference": row[data_args.summary_column]}
+                    handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    if training_args.push_to_hub and training_args.do_train:
+        trainer.push_to_hub(commit_message="reformer-zh training run", tasks="summarization", language="zh")
+    return all_metrics
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", torch.get_num_threads())))
+    main()

@@ -178,13 +178,15 @@ def load_raw_datasets(data_args: DataArguments, files: dict[str, str]) -> datase
     return raw
 
 
-def load_tokenizer(model_args: ModelArguments, files: dict[str, str], data_args: DataArguments, output_dir: str):
+def load_tokenizer(model_args: ModelArguments, files: dict[str, str], data_args: DataArguments, training_args):
     source = model_args.tokenizer_name or model_args.model_name_or_path
     if source:
         return AutoTokenizer.from_pretrained(source)
     if "train" not in files:
         raise ValueError("no tokenizer to use: give --tokenizer_name, --model_name_or_path or a --train_file to build one from.")
-    folder = os.path.join(output_dir, "tokenizer")
+    folder = os.path.join(training_args.output_dir, "tokenizer")
+    if training_args.local_process_index != 0:
+        return AutoTokenizer.from_pretrained(folder)  # built by the main process (main_process_first)
     logger.info("building a %s tokenizer from %s into %s", model_args.tokenizer_segmentation, files["train"], folder)
     return build_tokenizer(
         train_file=files["train"],
@@ -249,7 +251,7 @@ def main(argv: list[str] | None = None) -> dict:
         if getattr(training_args, flag[2:]) and split not in raw:
             raise ValueError(f"{flag} needs the {split} split; give --{split if split != 'validation' else 'validation'}_file.")
     with training_args.main_process_first(desc="tokenizer"):
-        tokenizer = load_tokenizer(model_args, files, data_args, training_args.output_dir)
+        tokenizer = load_tokenizer(model_args, files, data_args, training_args)
     transformers.set_seed(training_args.seed)  # the same initial weights in every process and every run
     model = load_model(model_args, tokenizer)
     config = model.config

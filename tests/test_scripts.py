@@ -1,0 +1,155 @@
+"""scripts/train.py, scripts/summarize.py and the summarization pipeline, end to end on a tiny
+config and the embedded sample (data/sample/)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import summarize  # noqa: E402
+import train  # noqa: E402
+from rouge_zh import rouge_scores  # noqa: E402
+
+TINY = [
+    "--config_name", "tiny", "--tokenizer_vocab_size", "600", "--max_source_length", "256",
+    "--max_target_length", "32", "--report_to", "none", "--learning_rate", "2e-3", "--seed", "0",
+    "--per_device_train_batch_size", "4", "--use_cpu", "--disable_tqdm", "true",
+]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    output = tmp_path_factory.mktemp("run")
+    train.main(TINY + ["--output_dir", str(output), "--do_train", "--do_eval", "--do_predict",
+                       "--predict_with_generate", "--max_steps", "12", "--save_strategy", "no", "--num_beams", "2"])
+    return output
+
+
+def test_train_evaluate_predict_writes_a_complete_checkpoint(trained):
+    results = json.loads((trained / "all_results.json").read_text())
+    for key in ("train_loss", "eval_loss", "eval_rouge1", "eval_rouge2", "eval_rougeL", "eval_distinct_share",
+                "predict_rougeL"):
+        assert key in results, key
+    predictions = [json.loads(line) for line in (trained / "generated_predictions.jsonl").read_text().splitlines()]
+    validation = (ROOT / "data" / "sample" / "validation.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(predictions) == len(validation)
+    assert {"id", "prediction", "reference"} <= set(predictions[0])
+    for name in ("model.safetensors", "config.json", "generation_config.json", "tokenizer_config.json", "vocab.txt",
+                 "pipeline_reformer_zh.py", "tokenization_reformer_zh.py", "modeling_reformer_zh.py"):
+        assert (trained / name).exists(), name
+    config = json.loads((trained / "config.json").read_text())
+    assert config["custom_pipelines"]["summarization"]["impl"] == "pipeline_reformer_zh.SummarizationPipeline"
+    assert json.loads((trained / "generation_config.json").read_text())["num_beams"] == 2
+
+
+def test_pipeline_and_cli_return_summaries(trained, tmp_path, capsys):
+    from transformers import pipeline
+
+    summarizer = pipeline("summarization", model=str(trained), trust_remote_code=True)
+    single = summarizer("博物馆推出古代丝绸文物特展，展出一百二十件珍贵展品。", min_new_tokens=2, max_new_tokens=6)
+    assert isinstance(single, list) and set(single[0]) == {"summary_text"} and single[0]["summary_text"]
+    batch = summarizer(["医院开设夜间儿科门诊。", "市图书馆延长开放时间。"], min_new_tokens=2, max_new_tokens=4,
+                       num_beams=2, batch_size=2)
+    assert len(batch) == 2 and all(item["summary_text"] for item in batch)
+    assert pipeline(model=str(trained), trust_remote_code=True)("医院开设夜间儿科门诊。", min_new_tokens=1)[0]["summary_text"]
+    with pytest.raises(ValueError, match="truncation=True"):
+        summarizer("长" * 2000, truncation=False)
+
+    documents = tmp_path / "docs.jsonl"
+    documents.write_text('{"id": 1, "document": "医院开设夜间儿科门诊。"}\n', encoding="utf-8")
+    output = tmp_path / "out.jsonl"
+    summarize.main([str(trained), "--file", str(documents), "--output", str(output), "--min_new_tokens", "2",
+                    "--max_new_tokens", "4", "--num_beams", "1"])
+    row = json.loads(output.read_text(encoding="utf-8"))
+    assert row["id"] == 1 and row["summary_generated"]
+    summaries = summarize.main([str(trained), "第一篇文档。", "第二篇文档。", "--min_new_tokens", "1", "--max_new_tokens", "3"])
+    assert len(summaries) == 2 and capsys.readouterr().out.count("\n") >= 2
+
+
+def test_resume_from_checkpoint_continues_with_identical_state(tmp_path):
+    args = TINY + ["--do_train", "--max_steps", "6", "--save_strategy", "steps", "--save_steps", "3",
+                   "--config_overrides", "hidden_dropout_prob=0.1,attention_probs_dropout_prob=0.1"]
+    straight = tmp_path / "straight"
+    train.main(args + ["--output_dir", str(straight)])
+    resumed = tmp_path / "resumed"
+    resumed.mkdir()
+    subprocess.run(["cp", "-r", str(straight / "checkpoint-3"), str(resumed / "checkpoint-3")], check=True)
+    train.main(args + ["--output_dir", str(resumed), "--tokenizer_name", str(straight / "tokenizer"),
+                       "--resume_from_checkpoint", str(resumed / "checkpoint-3")])
+    expected, actual = load_file(straight / "model.safetensors"), load_file(resumed / "model.safetensors")
+    assert expected.keys() == actual.keys()
+    for name in expected:
+        assert torch.allclose(actual[name], expected[name], atol=1e-6), name
+
+
+def test_two_processes_match_one_with_the_same_global_batch(tmp_path):
+    common = TINY + ["--do_train", "--max_steps", "3", "--save_strategy", "no", "--train_sampling_strategy",
+                     "sequential", "--config_overrides",
+                     "hash_seed=0,hidden_dropout_prob=0.0,attention_probs_dropout_prob=0.0"]
+    single, double = tmp_path / "single", tmp_path / "double"
+    single_args = [a if a != "4" else "4" for a in common] + ["--output_dir", str(single)]
+    train.main(single_args)
+    double_args = common + ["--output_dir", str(double)]
+    double_args[double_args.index("--per_device_train_batch_size") + 1] = "2"
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", str(ROOT / "scripts" / "train.py"),
+         *double_args],
+        capture_output=True, text=True, timeout=600, cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    one, two = load_file(single / "model.safetensors"), load_file(double / "model.safetensors")
+    difference = max((one[name] - two[name]).abs().max().item() for name in one)
+    assert difference < 1e-5, difference
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> str:
+    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "case,pattern",
+    [
+        ("missing_columns", r"columns \['title', 'body'\], not \['document', 'summary'\]"),
+        ("empty_file", r"--train_file .* is empty"),
+        ("not_utf8", r"not UTF-8 .*offset"),
+        ("empty_summaries", r"summary column 'summary' .* is empty"),
+        ("too_long", r"--max_source_length 5000 exceeds the model's max_position_embeddings \(1024\)"),
+        ("nothing_to_do", r"nothing to do"),
+    ],
+)
+def test_bad_input_fails_before_training(tmp_path, case, pattern):
+    good = [{"document": "医院开设夜间儿科门诊。", "summary": "夜间门诊"}] * 4
+    train_file = tmp_path / "train.jsonl"
+    extra = []
+    if case == "missing_columns":
+        write_jsonl(train_file, [{"title": "a", "body": "b"}])
+    elif case == "empty_file":
+        train_file.write_text("")
+    elif case == "not_utf8":
+        train_file.write_bytes('{"document": "'.encode() + "中文".encode("gb18030") + b'", "summary": "x"}\n')
+    elif case == "empty_summaries":
+        write_jsonl(train_file, [{"document": "医院开设夜间儿科门诊。", "summary": ""}] * 3)
+    else:
+        write_jsonl(train_file, good)
+        extra = ["--max_source_length", "5000"] if case == "too_long" else []
+    do = [] if case == "nothing_to_do" else ["--do_train"]
+    with pytest.raises((ValueError, FileNotFoundError), match=pattern):
+        train.main(TINY + ["--output_dir", str(tmp_path / "out"), "--train_file", str(train_file), *do, *extra])
+    assert not (tmp_path / "out" / "model.safetensors").exists()
+
+
+def test_character_rouge_scores_chinese_and_reports_collapse():
+    scores = rouge_scores(["北京大学", "北京大学"], ["北京大学", "清华大学"])
+    assert scores["rouge1"] == pytest.approx(75.0)  # 4/4 and 2/4 characters
+    assert scores["distinct_share"] == 0.5
+    assert rouge_scores(["天气很好"], ["今天天气很好"], jieba_words=True)["rouge1_jieba"] > 0

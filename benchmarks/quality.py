@@ -1,0 +1,204 @@
+"""Real-data check: reformer-zh against a same-size BART, same tokenizer, data and wall-clock budget.
+
+Both models are trained from scratch on ../shared/data/lcsts/train.jsonl with one loop (AdamW,
+warm-up then linear decay, label smoothing, batches of similar length), for the same number of
+wall-clock minutes on the same threads, then summarize the validation split (selection) and the
+dev_test split (report) greedily. Scores: character ROUGE-1/2/L F1, and the share of distinct
+summaries (a collapsed model writes one summary for every input), beside the lead baseline
+(the document's first sentence).
+
+    python benchmarks/quality.py --budget_minutes 12 --out benchmarks/results/quality.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from rouge_zh import rouge_scores  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data" / "lcsts"
+
+
+def read_jsonl(path: Path, limit: int | None = None) -> list[dict]:
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return rows[:limit] if limit else rows
+
+
+def lead(document: str) -> str:
+    """The first sentence, the extractive baseline LCSTS papers report."""
+    return re.split(r"(?<=[。！？!?])", document, maxsplit=1)[0]
+
+
+def build_models(vocab_size: int, pad: int, bos: int, eos: int, args):
+    from transformers import BartConfig, BartForConditionalGeneration
+
+    import modeling_reformer_zh
+
+    common = dict(vocab_size=vocab_size, pad_token_id=pad, bos_token_id=bos, eos_token_id=eos,
+                  decoder_start_token_id=bos)
+    ours = modeling_reformer_zh.ReformerZhConfig(
+        hidden_size=args.hidden, num_attention_heads=4, attention_head_size=args.hidden // 4,
+        feed_forward_size=4 * args.hidden, encoder_attn_layers=["local", "lsh"] * (args.encoder_layers // 2),
+        decoder_attn_layers=["full"] * args.decoder_layers, lsh_attn_chunk_length=64, local_attn_chunk_length=64,
+        axial_pos_shape=[16, 32], axial_pos_embds_dim=[args.hidden // 4, args.hidden - args.hidden // 4],
+        max_position_embeddings=512, full_attn_threshold=args.full_attn_threshold, reversible=args.reversible,
+        hidden_dropout_prob=args.dropout, attention_probs_dropout_prob=args.dropout, **common,
+    )
+    bart = BartConfig(
+        d_model=args.hidden, encoder_layers=args.encoder_layers, decoder_layers=args.decoder_layers,
+        encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=4 * args.hidden,
+        decoder_ffn_dim=4 * args.hidden, max_position_embeddings=512, dropout=args.dropout,
+        attention_dropout=args.dropout, forced_eos_token_id=None, **common,
+    )
+    return {
+        "reformer-zh": lambda: modeling_reformer_zh.ReformerZhForConditionalGeneration(ours),
+        "bart": lambda: BartForConditionalGeneration(bart),
+    }
+
+
+def batches(encoded: list[tuple[list[int], list[int]]], batch_size: int, pad: int, rng: random.Random):
+    """Endless stream of length-grouped, shuffled batches."""
+    while True:
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]) + rng.random())
+        groups = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+        rng.shuffle(groups)
+        for group in groups:
+            sources = [encoded[i][0] for i in group]
+            targets = [encoded[i][1] for i in group]
+            width = max(map(len, sources))
+            input_ids = torch.tensor([s + [pad] * (width - len(s)) for s in sources])
+            target_width = max(map(len, targets))
+            labels = torch.tensor([t + [-100] * (target_width - len(t)) for t in targets])
+            yield input_ids, (input_ids != pad).long(), labels
+
+
+def train_for(model, encoded, args, pad: int) -> dict:
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=0.01, betas=(0.9, 0.98))
+    budget = args.budget_minutes * 60
+    warmup = args.warmup_steps
+    rng = random.Random(0)
+    stream = batches(encoded, args.batch_size, pad, rng)
+    model.train()
+    started, step, losses = time.perf_counter(), 0, []
+    while time.perf_counter() - started < budget:
+        input_ids, attention_mask, labels = next(stream)
+        # warm-up, then linear decay against the elapsed share of the budget
+        progress = (time.perf_counter() - started) / budget
+        scale = min(1.0, (step + 1) / warmup) * max(0.05, 1.0 - progress)
+        for group in optimizer.param_groups:
+            group["lr"] = args.learning_rate * scale
+        logits = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels).logits
+        loss = torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100,
+            label_smoothing=args.label_smoothing,
+        )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        losses.append(loss.item())
+        step += 1
+        if step % 200 == 0:
+            print(f"  step {step}  loss {sum(losses[-200:]) / 200:.3f}  {time.perf_counter() - started:.0f} s", flush=True)
+    return {"steps": step, "final_train_loss": sum(losses[-100:]) / max(1, len(losses[-100:]))}
+
+
+@torch.no_grad()
+def summarize(model, tokenizer, documents: list[str], args) -> list[str]:
+    model.eval()
+    outputs = []
+    for start in range(0, len(documents), 32):
+        batch = tokenizer(documents[start : start + 32], max_length=args.max_source_length, truncation=True,
+                          padding=True, return_tensors="pt")
+        generated = model.generate(**batch, max_new_tokens=args.max_target_length, num_beams=1, do_sample=False)
+        outputs += tokenizer.batch_decode(generated, skip_special_tokens=True)
+    return outputs
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--systems", default="reformer-zh,bart")
+    parser.add_argument("--budget_minutes", type=float, default=12)
+    parser.add_argument("--segmentation", default="char", choices=["char", "word"])
+    parser.add_argument("--vocab_size", type=int, default=6000)
+    parser.add_argument("--hidden", type=int, default=128)
+    parser.add_argument("--encoder_layers", type=int, default=4)
+    parser.add_argument("--decoder_layers", type=int, default=2)
+    parser.add_argument("--dropout", type=float, default=0.1)
+    parser.add_argument("--learning_rate", type=float, default=7e-4)
+    parser.add_argument("--warmup_steps", type=int, default=300)
+    parser.add_argument("--label_smoothing", type=float, default=0.1)
+    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--reversible", action="store_true",
+                         help="reversible backward (same function, less memory, ~30%% slower); off for short LCSTS inputs")
+    parser.add_argument("--full_attn_threshold", type=int, default=512,
+                         help="LCSTS documents (~110 characters) run the LSH layers exactly below this length")
+    parser.add_argument("--max_source_length", type=int, default=160)
+    parser.add_argument("--max_target_length", type=int, default=32)
+    parser.add_argument("--eval_samples", type=int, default=None, help="validation/dev_test rows to summarize")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args(argv)
+    if not (DATA / "train.jsonl").exists():
+        sys.exit(f"LCSTS not found at {DATA}; this benchmark reads ../shared/data in place")
+    torch.set_num_threads(args.threads)
+
+    import tempfile
+
+    from tokenization.build_vocab import build_tokenizer
+
+    tokenizer = build_tokenizer(train_file=str(DATA / "train.jsonl"), output_dir=tempfile.mkdtemp(),
+                                vocab_size=args.vocab_size, segmentation=args.segmentation, num_proc=1)
+    train_rows = read_jsonl(DATA / "train.jsonl")
+    splits = {"validation": read_jsonl(DATA / "validation.jsonl", args.eval_samples or 300),
+              "dev_test": read_jsonl(DATA / "dev_test.jsonl", args.eval_samples)}
+    sources = tokenizer([r["document"] for r in train_rows], max_length=args.max_source_length, truncation=True)
+    targets = tokenizer([r["summary"] for r in train_rows], max_length=args.max_target_length, truncation=True)
+    encoded = list(zip(sources["input_ids"], targets["input_ids"]))
+    pad, bos, eos = tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id
+
+    report = {"settings": vars(args), "tokenizer_vocab": tokenizer.vocab_size, "results": {}}
+    for split, rows in splits.items():
+        report["results"].setdefault("lead", {})[split] = rouge_scores([lead(r["document"]) for r in rows],
+                                                                       [r["summary"] for r in rows])
+    factories = build_models(tokenizer.vocab_size, pad, bos, eos, args)
+    for name in args.systems.split(","):
+        torch.manual_seed(0)
+        model = factories[name]()
+        parameters = sum(p.numel() for p in model.parameters())
+        print(f"{name}: {parameters / 1e6:.1f}M parameters, {args.budget_minutes} min", flush=True)
+        entry = {"parameters_millions": parameters / 1e6, **train_for(model, encoded, args, pad)}
+        for split, rows in splits.items():
+            predictions = summarize(model, tokenizer, [r["document"] for r in rows], args)
+            entry[split] = rouge_scores(predictions, [r["summary"] for r in rows])
+            entry[split + "_examples"] = [
+                {"reference": r["summary"], "prediction": p} for r, p in list(zip(rows, predictions))[:3]
+            ]
+        report["results"][name] = entry
+        print(json.dumps({k: v for k, v in entry.items() if not k.endswith("examples")}, ensure_ascii=False), flush=True)
+
+    print(f"\n{'system':<12} {'steps':>6} {'split':<10} {'R-1':>6} {'R-2':>6} {'R-L':>6} {'distinct':>8}")
+    for name, entry in report["results"].items():
+        for split in splits:
+            scores = entry[split]
+            print(f"{name:<12} {entry.get('steps', ''):>6} {split:<10} {scores['rouge1']:>6.1f} {scores['rouge2']:>6.1f} "
+                  f"{scores['rougeL']:>6.1f} {scores['distinct_share']:>8.1%}")
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output_dir", default=str(ROOT / "outputs" / "demo"))
-    parser.add_argument("--max_steps", type=int, default=400)
+    parser.add_argument("--max_steps", type=int, default=300)
     args = parser.parse_args(argv)
 
     import train
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> None:
         "--config_name", "tiny", "--tokenizer_segmentation", "char", "--tokenizer_vocab_size", "3000",
         "--output_dir", args.output_dir, "--do_train", "--do_eval", "--predict_with_generate",
         "--max_steps", str(args.max_steps), "--per_device_train_batch_size", "16", "--learning_rate", "2e-3",
-        "--warmup_steps", "40", "--max_source_length", "1024", "--max_target_length", "64",
+        "--warmup_steps", "30", "--max_source_length", "512", "--max_target_length", "64",
         "--num_beams", "2", "--logging_steps", "50", "--save_strategy", "no", "--report_to", "none",
         "--disable_tqdm", "true", "--seed", "0",
     ])

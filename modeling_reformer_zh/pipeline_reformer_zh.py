@@ -21,7 +21,8 @@ logger = logging.getLogger(__name__)
 
 GENERATE_ARGUMENTS = ("max_new_tokens", "num_beams", "min_length", "min_new_tokens", "do_sample", "top_k", "top_p",
                       "temperature", "length_penalty", "no_repeat_ngram_size", "repetition_penalty", "early_stopping",
-                      "max_length", "num_return_sequences", "generation_config")
+                      "max_length", "num_return_sequences", "generation_config", "suppress_tokens",
+                      "begin_suppress_tokens", "bad_words_ids", "use_cache", "max_time")
 
 
 class SummarizationPipeline(Pipeline):

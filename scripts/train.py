@@ -269,6 +269,10 @@ def main(argv: list[str] | None = None) -> dict:
     model.generation_config.max_new_tokens = val_max_target_length
     model.generation_config.max_length = None
     model.generation_config.num_beams = num_beams
+    # a summary never contains padding, [BOS] or [MASK]
+    model.generation_config.suppress_tokens = sorted(
+        {i for i in (tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.mask_token_id) if i is not None}
+    )
     training_args.generation_max_length = None
     training_args.generation_num_beams = num_beams
 

@@ -54,6 +54,7 @@ def build_models(vocab_size: int, pad: int, bos: int, eos: int, args):
         decoder_attn_layers=["full"] * args.decoder_layers, lsh_attn_chunk_length=64, local_attn_chunk_length=64,
         axial_pos_shape=[16, 32], axial_pos_embds_dim=[args.hidden // 4, args.hidden - args.hidden // 4],
         max_position_embeddings=512, full_attn_threshold=args.full_attn_threshold, reversible=args.reversible,
+        local_num_chunks_after=args.local_num_chunks_after,
         hidden_dropout_prob=args.dropout, attention_probs_dropout_prob=args.dropout, **common,
     )
     bart = BartConfig(
@@ -143,6 +144,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--reversible", action="store_true",
                          help="reversible backward (same function, less memory, ~30%% slower); off for short LCSTS inputs")
+    parser.add_argument("--local_num_chunks_after", type=int, default=0,
+                         help="1 lets encoder local layers see the next chunk too (a symmetric window)")
     parser.add_argument("--full_attn_threshold", type=int, default=512,
                          help="LCSTS documents (~110 characters) run the LSH layers exactly below this length")
     parser.add_argument("--max_source_length", type=int, default=160)

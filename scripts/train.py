@@ -243,6 +243,11 @@ def main(argv: list[str] | None = None) -> dict:
     transformers.utils.logging.set_verbosity_warning()
     if not (training_args.do_train or training_args.do_eval or training_args.do_predict):
         raise ValueError("nothing to do: pass --do_train, --do_eval and/or --do_predict.")
+    # --push_to_hub publishes the finished run through scripts/publish.py (validated, with a model
+    # card), the same repository content as running that script; the Trainer itself pushes nothing.
+    push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False
+    if push_to_hub and (not training_args.hub_model_id or training_args.hub_model_id.count("/") != 1):
+        raise ValueError("--push_to_hub needs --hub_model_id USER/NAME.")
 
     # 1. data, tokenizer, model -- every check before any training
     files = data_files(data_args, training_args)
@@ -355,8 +360,14 @@ def main(argv: list[str] | None = None) -> dict:
                 for row, prediction in zip(test_raw, decoded):
                     record = {"id": row.get("id"), "prediction": prediction, "reference": row[data_args.summary_column]}
                     handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    if training_args.push_to_hub and training_args.do_train:
-        trainer.push_to_hub(commit_message="reformer-zh training run", tasks="summarization", language="zh")
+    if push_to_hub and training_args.do_train and trainer.is_world_process_zero():
+        import publish
+
+        if training_args.hub_token:
+            os.environ.setdefault("HF_TOKEN", training_args.hub_token)
+        dataset = data_args.dataset_name or Path(files.get("train", "data")).parent.name
+        publish.main([training_args.output_dir, "--repo_id", training_args.hub_model_id, "--dataset", dataset]
+                     + (["--private"] if training_args.hub_private_repo else []))
     return all_metrics
 
 

@@ -142,3 +142,32 @@ def test_shipped_cards_exist_and_reference_cards_validate(name):
         data = ModelCard.load(path).data.to_dict()
         assert data["language"] == "zh" and data["pipeline_tag"] == "summarization"
         assert "## Limitations and biases" in path.read_text(encoding="utf-8")
+
+
+def test_train_push_to_hub_uploads_the_publish_folder(tmp_path, monkeypatch):
+    import train
+
+    uploaded = {}
+
+    class FakeApi:
+        def __init__(self, token=None):
+            pass
+
+        def create_repo(self, **kwargs):
+            uploaded["repo"] = kwargs["repo_id"]
+
+        def upload_folder(self, **kwargs):
+            uploaded["files"] = folder_bytes(Path(kwargs["folder_path"]))
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    monkeypatch.setenv("HF_TOKEN", SECRET)
+    output = tmp_path / "run"
+    train.main(["--config_name", "tiny", "--tokenizer_vocab_size", "600", "--max_source_length", "256",
+                "--report_to", "none", "--use_cpu", "--do_train", "--max_steps", "2", "--save_strategy", "no",
+                "--output_dir", str(output), "--push_to_hub", "--hub_model_id", "someone/pushed"])
+    assert uploaded["repo"] == "someone/pushed"
+    dry = publish.main([str(output), "--repo_id", "someone/pushed", "--dataset", "sample", "--dry_run", str(tmp_path / "dry")])
+    assert uploaded["files"].keys() == folder_bytes(dry).keys()
+    assert uploaded["files"]["model.safetensors"] == folder_bytes(dry)["model.safetensors"]
+    with pytest.raises(ValueError, match="hub_model_id"):
+        train.main(["--config_name", "tiny", "--do_train", "--output_dir", str(tmp_path / "x"), "--push_to_hub"])

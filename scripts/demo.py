@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = [json.loads(line) for line in (ROOT / "data" / "sample" / "validation.jsonl").read_text(encoding="utf-8").splitlines()]
     print("\n=== summaries from pipeline('summarization') ===")
     for row in rows[:3]:
-        summary = summarizer(row["document"], num_beams=2, max_new_tokens=40)[0]["summary_text"]
+        summary = summarizer(row["document"], num_beams=2, max_new_tokens=40, no_repeat_ngram_size=2)[0]["summary_text"]
         print(f"\n文档: {row['document'][:60]}…\n参考: {row['summary']}\n生成: {summary}")
     print(f"\nvalidation: ROUGE-1 {metrics['eval_rouge1']:.1f}, ROUGE-2 {metrics['eval_rouge2']:.1f}, "
           f"ROUGE-L {metrics['eval_rougeL']:.1f} (character level), distinct outputs {metrics['eval_distinct_share']:.0%}")

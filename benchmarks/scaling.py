@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from train_step import child_environment, find_jemalloc, reference_config, rss_bytes  # noqa: E402
+from train_step import find_jemalloc, reference_config, rss_bytes, run_child  # noqa: E402
 
 SYSTEMS = ("ours", "ours-plain", "bart", "led", "hf-reformer")
 VOCAB, HIDDEN, TARGET = 8000, 256, 64
@@ -111,31 +109,8 @@ def measure(system: str, length: int, depth: int, steps: int, threads: int) -> d
 def run(args, system: str, length: int, depth: int) -> dict:
     command = [sys.executable, __file__, "--child", f"{system},{length},{depth}", "--steps", str(args.steps),
                "--threads", str(args.threads)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env=child_environment(args.allocator))
-    started, status = time.time(), None
-    while process.poll() is None:
-        try:
-            with open(f"/proc/{process.pid}/statm") as statm:
-                rss = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-        except OSError:
-            rss = 0
-        if rss > args.memory_cap_gib * 2**30:
-            status = "OOM"
-        elif time.time() - started > args.time_cap_s:
-            status = "timeout"
-        if status:
-            process.kill()
-            process.wait()
-            break
-        time.sleep(0.2)
-    point = {"system": system, "length": length, "depth": depth}
-    if status:
-        return {**point, "status": status}
-    stdout, stderr = process.communicate()
-    if process.returncode != 0:
-        return {**point, "status": "error", "error": (stderr.strip().splitlines() or [""])[-1]}
-    return {**point, "status": "ok", **json.loads(stdout.strip().splitlines()[-1])}
+    result = run_child(command, allocator=args.allocator, memory_cap_gib=args.memory_cap_gib, time_cap_s=args.time_cap_s)
+    return {"system": system, "length": length, "depth": depth, **result}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -111,36 +111,39 @@ def child_environment(allocator: str) -> dict:
     return environment
 
 
+def run_child(command: list[str], *, allocator: str, memory_cap_gib: float, time_cap_s: float) -> dict:
+    """Run one measuring process; kill it past the memory or time cap. -> {"status", ...result}."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=child_environment(allocator))
+    started, status = time.time(), None
+    while process.poll() is None:
+        try:
+            with open(f"/proc/{process.pid}/statm") as statm:
+                rss = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except OSError:
+            rss = 0
+        if rss > memory_cap_gib * 2**30:
+            status = "OOM"
+        elif time.time() - started > time_cap_s:
+            status = "timeout"
+        if status:
+            process.kill()
+            process.wait()
+            return {"status": status}
+        time.sleep(0.2)
+    stdout, stderr = process.communicate()
+    if process.returncode != 0:
+        return {"status": "error", "error": (stderr.strip().splitlines() or [""])[-1]}
+    return {"status": "ok", **json.loads(stdout.strip().splitlines()[-1])}
+
+
 def run_point(args, length: int, depth: int, reversible: bool) -> dict:
     command = [
         sys.executable, __file__, "--child", f"{length},{depth},{int(reversible)}",
         "--steps", str(args.steps), "--threads", str(args.threads),
     ]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env=child_environment(args.allocator))
-    started, peak, status = time.time(), 0, None
-    while process.poll() is None:
-        try:
-            with open(f"/proc/{process.pid}/statm") as statm:
-                peak = max(peak, int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE"))
-        except OSError:
-            pass
-        if peak > args.memory_cap_gib * 2**30:
-            status = "OOM"
-        elif time.time() - started > args.time_cap_s:
-            status = "timeout"
-        if status:
-            process.kill()
-            process.wait()
-            break
-        time.sleep(0.2)
-    point = {"length": length, "depth": depth, "reversible": reversible}
-    if status:
-        return {**point, "status": status}
-    stdout, stderr = process.communicate()
-    if process.returncode != 0:
-        return {**point, "status": "error", "error": stderr.strip().splitlines()[-1:]}
-    return {**point, "status": "ok", **json.loads(stdout.strip().splitlines()[-1])}
+    result = run_child(command, allocator=args.allocator, memory_cap_gib=args.memory_cap_gib, time_cap_s=args.time_cap_s)
+    return {"length": length, "depth": depth, "reversible": reversible, **result}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -214,7 +214,7 @@ class ReformerZhEncoder(ReformerZhStack):
         output_hidden_states: bool | None = None,
     ) -> BaseModelOutput | tuple:
         # No **kwargs: generate() then passes the encoder only the arguments named here.
-        check_extra_kwargs({"output_attentions": output_attentions, "output_hidden_states": output_hidden_states}, "")
+        check_extra_kwargs(dict(output_attentions=output_attentions, output_hidden_states=output_hidden_states), "")
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("Pass exactly one of `input_ids` and `inputs_embeds` to the encoder.")
         hidden_states = self.embeddings(input_ids=input_ids, inputs_embeds=inputs_embeds)

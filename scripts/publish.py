@@ -173,16 +173,23 @@ def assemble(checkpoint: Path, folder: Path, repo_id: str, datasets: list[str]) 
     return {"input_ids": inputs["input_ids"].tolist(), "logits": logits[0, -1].tolist()}
 
 
-LOAD_SCRIPT = textwrap.dedent(
+# Prepended to every script that must prove a folder loads without this project installed.
+BLOCK_PROJECT_IMPORTS = textwrap.dedent(
     """
-    import importlib.abc, json, sys
+    import importlib.abc, sys
 
-    class Block(importlib.abc.MetaPathFinder):
+    class BlockProject(importlib.abc.MetaPathFinder):
         def find_spec(self, name, path=None, target=None):
             if name.split(".")[0] in ("modeling_reformer_zh", "tokenization"):
-                raise ImportError(f"{name} is blocked: the repository must carry its own code")
+                raise ImportError(f"{name} is blocked: the folder must carry its own code")
 
-    sys.meta_path.insert(0, Block())
+    sys.meta_path.insert(0, BlockProject())
+    """
+)
+
+LOAD_SCRIPT = BLOCK_PROJECT_IMPORTS + textwrap.dedent(
+    """
+    import json
     import torch
     from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer, pipeline
 

@@ -254,7 +254,7 @@ def main(argv: list[str] | None = None) -> dict:
     raw = load_raw_datasets(data_args, files)
     for flag, split in (("--do_train", "train"), ("--do_eval", "validation"), ("--do_predict", "test")):
         if getattr(training_args, flag[2:]) and split not in raw:
-            raise ValueError(f"{flag} needs the {split} split; give --{split if split != 'validation' else 'validation'}_file.")
+            raise ValueError(f"{flag} needs the {split} split; give --{split}_file.")
     with training_args.main_process_first(desc="tokenizer"):
         tokenizer = load_tokenizer(model_args, files, data_args, training_args)
     transformers.set_seed(training_args.seed)  # the same initial weights in every process and every run

@@ -8,10 +8,12 @@ import sys
 import textwrap
 
 import pytest
+
 import torch
 from transformers import AutoConfig, AutoModel, AutoModelForSeq2SeqLM
 
 from modeling_reformer_zh import ReformerZhConfig, ReformerZhForConditionalGeneration, ReformerZhModel
+from publish import BLOCK_PROJECT_IMPORTS  # scripts/ is on the path (conftest)
 from utils import ReformerZhModelTester, assert_close
 
 
@@ -70,16 +72,9 @@ def test_save_and_load_are_exact(tmp_path):
     assert loaded.lm_head.weight.data_ptr() == loaded.model.shared.weight.data_ptr()
 
 
-REMOTE_CODE_SCRIPT = textwrap.dedent(
+REMOTE_CODE_SCRIPT = BLOCK_PROJECT_IMPORTS + textwrap.dedent(
     """
-    import importlib.abc, sys
-
-    class Block(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in ("modeling_reformer_zh", "tokenization"):
-                raise ImportError(f"{name} is blocked: the checkpoint must carry its own code")
-
-    sys.meta_path.insert(0, Block())
+    import sys
     import torch
     from transformers import AutoModelForSeq2SeqLM
     folder = sys.argv[1]

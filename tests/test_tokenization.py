@@ -11,6 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,6 +19,8 @@ import modeling_reformer_zh  # noqa: F401  (registers AutoTokenizer)
 from tokenization import ReformerZhTokenizer, normalize_text
 from tokenization.build_vocab import build_tokenizer
 from transformers import AutoTokenizer
+
+from publish import BLOCK_PROJECT_IMPORTS  # scripts/ is on the path (conftest)
 
 LCSTS = Path(__file__).resolve().parents[2] / "shared" / "data" / "lcsts"
 ALNUM = "abcdefghijklmnopqrstuvwxyz0123456789"
@@ -179,16 +182,9 @@ def test_user_dictionary_is_saved_and_used_after_loading(tmp_path):
     assert loaded.tokenize("量子猫咖啡开业了")[0] == "量子猫咖啡"
 
 
-REMOTE_SCRIPT = textwrap.dedent(
+REMOTE_SCRIPT = BLOCK_PROJECT_IMPORTS + textwrap.dedent(
     """
-    import importlib.abc, sys
-
-    class Block(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in ("modeling_reformer_zh", "tokenization"):
-                raise ImportError(f"{name} is blocked")
-
-    sys.meta_path.insert(0, Block())
+    import sys
     from transformers import AutoTokenizer
     tokenizer = AutoTokenizer.from_pretrained(sys.argv[1], trust_remote_code=True)
     print("REMOTE", type(tokenizer).__module__, tokenizer("李小明在北京大学读书").input_ids)

@@ -11,6 +11,7 @@ from .modeling_reformer_zh import (
     ReformerZhModel,
     ReformerZhPreTrainedModel,
 )
+from .product_key_memory import memory_parameter_groups, memory_usage
 
 AutoConfig.register(ReformerZhConfig.model_type, ReformerZhConfig, exist_ok=True)
 AutoModel.register(ReformerZhConfig, ReformerZhModel, exist_ok=True)
@@ -37,4 +38,6 @@ __all__ = [
     "ReformerZhPreTrainedModel",
     "ReformerZhModel",
     "ReformerZhForConditionalGeneration",
+    "memory_parameter_groups",
+    "memory_usage",
 ]

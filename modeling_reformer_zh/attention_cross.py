@@ -11,13 +11,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .attention_utils import QueryKeyValueAttention, masked_attention, merge_heads
+from .attention_utils import QueryKeyValueAttention, masked_attention
 from .configuration_reformer_zh import ReformerZhConfig
 
 
 class ReformerZhCrossAttention(QueryKeyValueAttention):
     def __init__(self, config: ReformerZhConfig, layer_idx: int) -> None:
-        super().__init__(config, layer_idx)
+        super().__init__(config, layer_idx, self_attention=False)
         self.query_chunk_length = config.cross_attn_chunk_length
 
     def forward(
@@ -55,4 +55,4 @@ class ReformerZhCrossAttention(QueryKeyValueAttention):
             )[0]
             for query_chunk in query.split(self.query_chunk_length, dim=2)
         ]
-        return self.output(merge_heads(torch.cat(outputs, dim=2)))
+        return self.project_output(torch.cat(outputs, dim=2))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .attention_utils import QueryKeyValueAttention, masked_attention, merge_heads
+from .attention_utils import QueryKeyValueAttention, masked_attention
 from .configuration_reformer_zh import ReformerZhConfig
 
 
@@ -37,6 +37,13 @@ class ReformerZhFullSelfAttention(QueryKeyValueAttention):
         if attention_mask is not None:
             allowed = allowed & attention_mask[:, None, None, :]
         output, _ = masked_attention(
-            query, key, value, allowed, scale=self.head_size**-0.5, dropout_p=self.dropout_p, training=self.training
+            query,
+            key,
+            value,
+            allowed,
+            scale=self.head_size**-0.5,
+            dropout_p=self.dropout_p,
+            training=self.training,
+            memory=self.memory,
         )
-        return self.output(merge_heads(output))
+        return self.project_output(output)

@@ -18,7 +18,6 @@ from .attention_utils import (
     look_around_positions,
     look_around_vectors,
     masked_attention,
-    merge_heads,
     pad_to_multiple,
 )
 from .configuration_reformer_zh import ReformerZhConfig
@@ -36,8 +35,10 @@ def local_attention(
     num_chunks_after: int,
     dropout_p: float,
     training: bool,
+    memory=None,
 ) -> Tensor:
-    """query, key, value [b, h, s, d] with s a multiple of `chunk_length` -> [b, h, s, d]."""
+    """query, key, value [b, h, s, d] with s a multiple of `chunk_length` -> [b, h, s, d].
+    `memory`: a `PersistentMemory` every query also reads, or None."""
     batch_size, num_heads, seq_length, head_size = query.shape
     num_chunks = seq_length // chunk_length
     chunk_shape = (batch_size, num_heads, num_chunks, chunk_length, head_size)
@@ -62,6 +63,7 @@ def local_attention(
         scale=head_size**-0.5,
         dropout_p=dropout_p,
         training=training,
+        memory=memory,
     )
     return output.reshape(batch_size, num_heads, seq_length, head_size)
 
@@ -99,8 +101,9 @@ class ReformerZhLocalSelfAttention(QueryKeyValueAttention):
                 num_chunks_after=self.num_chunks_after,
                 dropout_p=self.dropout_p,
                 training=self.training,
+                memory=self.memory,
             )[:, :, :seq_length]
-        return self.output(merge_heads(output))
+        return self.project_output(output)
 
     def _cached(self, query: Tensor, key: Tensor, value: Tensor, attention_mask: Tensor | None, cache) -> Tensor:
         """Causal decoding: new queries read the cached keys of their window, nothing more."""
@@ -124,5 +127,6 @@ class ReformerZhLocalSelfAttention(QueryKeyValueAttention):
             scale=self.head_size**-0.5,
             dropout_p=self.dropout_p,
             training=self.training,
+            memory=self.memory,
         )
         return output

@@ -22,6 +22,44 @@ def merge_heads(hidden_states: Tensor) -> Tensor:
     return hidden_states.transpose(1, 2).reshape(batch_size, seq_length, num_heads * head_size)
 
 
+def combine_heads(hidden_states: Tensor, mode: str) -> Tensor:
+    """[b, h, s, d] -> the output projection's input: [b, s, h*d] ("concat") or [b, s, d] ("mean").
+
+    "mean" keeps one head-sized vector per position: the output projection is h times smaller,
+    and every head writes into the same d coordinates, so heads must agree on a shared basis.
+    """
+    if mode == "mean":
+        return hidden_states.mean(dim=1)
+    return merge_heads(hidden_states)
+
+
+def output_projection(config) -> torch.nn.Linear:
+    """The attention output projection; its input size follows `config.head_combine`."""
+    inputs = config.attention_head_size
+    if config.head_combine == "concat":
+        inputs *= config.num_attention_heads
+    return torch.nn.Linear(inputs, config.hidden_size, bias=False)
+
+
+class PersistentMemory(torch.nn.Module):
+    """Learned key/value vectors every query of a self-attention layer may read (Sukhbaatar et
+    al. 2019, "Augmenting Self-attention with Persistent Memory"): [h, num_mem_kv, d] each.
+
+    They join each query's softmax next to its real keys (see `masked_attention`), are never
+    masked, and carry no position, so a causal decoder reads them at every step.
+    """
+
+    def __init__(self, num_heads: int, num_slots: int, head_size: int) -> None:
+        super().__init__()
+        self.keys = torch.nn.Parameter(torch.empty(num_heads, num_slots, head_size))
+        self.values = torch.nn.Parameter(torch.empty(num_heads, num_slots, head_size))
+
+    def for_query(self, query: Tensor) -> tuple[Tensor, Tensor]:
+        """Keys and values shaped to broadcast against query [b, h, ..., q, d]."""
+        shape = (1, self.keys.shape[0]) + (1,) * (query.dim() - 4) + tuple(self.keys.shape[1:])
+        return self.keys.to(query.dtype).view(shape), self.values.to(query.dtype).view(shape)
+
+
 def mask_value(dtype: torch.dtype) -> float:
     """The logit of a forbidden key: the dtype's most negative finite value.
 
@@ -99,6 +137,7 @@ def masked_attention(
     training: bool,
     self_mask: Tensor | None = None,
     return_log_normalizer: bool = False,
+    memory: PersistentMemory | None = None,
 ) -> tuple[Tensor, Tensor | None]:
     """Softmax attention under an explicit mask; every attention kind ends here.
 
@@ -108,13 +147,19 @@ def masked_attention(
         self_mask: bool, broadcastable to [..., q, k]; True at a query's own key (shared-QK only).
         return_log_normalizer: also return the log-sum-exp of the logits, which LSH uses to weigh
             its hash rounds (otherwise None, and one fused softmax is used).
+        memory: persistent key/values every query also reads, always allowed; they share the
+            softmax (and the log-normalizer) with the real keys.
     Returns:
         The attended values [..., q, d] and the log-sum-exp of the logits [..., q] or None.
     """
-    logits = torch.matmul(query * scale, key.transpose(-1, -2))  # scale the smaller operand
+    query = query * scale  # scale the smaller operand
+    logits = torch.matmul(query, key.transpose(-1, -2))
     if self_mask is not None:
         logits = logits.masked_fill_(self_mask, self_mask_value(logits.dtype))
     logits = logits.masked_fill_(~allowed, mask_value(logits.dtype))
+    if memory is not None:
+        memory_keys, memory_values = memory.for_query(query)
+        logits = torch.cat([logits, torch.matmul(query, memory_keys.transpose(-1, -2))], dim=-1)
     log_normalizer = None
     if return_log_normalizer:
         log_normalizer = torch.logsumexp(logits, dim=-1, keepdim=True)
@@ -124,6 +169,9 @@ def masked_attention(
         probs = torch.softmax(logits, dim=-1)
     if training and dropout_p > 0:
         probs = torch.nn.functional.dropout(probs, p=dropout_p, training=True)
+    if memory is not None:
+        probs, memory_probs = probs.split([key.shape[-2], memory_values.shape[-2]], dim=-1)
+        return torch.matmul(probs, value) + torch.matmul(memory_probs, memory_values), log_normalizer
     return torch.matmul(probs, value), log_normalizer
 
 
@@ -131,17 +179,25 @@ class QueryKeyValueAttention(torch.nn.Module):
     """Base of the attention kinds with separate query, key and value projections (local, full,
     cross): the projections, the head layout and the dropout rate they share."""
 
-    def __init__(self, config, layer_idx: int) -> None:
+    def __init__(self, config, layer_idx: int, self_attention: bool = True) -> None:
         super().__init__()
         self.layer_idx = layer_idx
         self.num_heads = config.num_attention_heads
         self.head_size = config.attention_head_size
         self.dropout_p = config.attention_probs_dropout_prob
+        self.head_combine = config.head_combine
         all_head_size = self.num_heads * self.head_size
         self.query = torch.nn.Linear(config.hidden_size, all_head_size, bias=False)
         self.key = torch.nn.Linear(config.hidden_size, all_head_size, bias=False)
         self.value = torch.nn.Linear(config.hidden_size, all_head_size, bias=False)
-        self.output = torch.nn.Linear(all_head_size, config.hidden_size, bias=False)
+        self.output = output_projection(config)
+        self.memory = None
+        if self_attention and config.num_mem_kv:
+            self.memory = PersistentMemory(self.num_heads, config.num_mem_kv, self.head_size)
+
+    def project_output(self, attended: Tensor) -> Tensor:
+        """[b, h, s, d] -> [b, s, hidden], heads combined as `config.head_combine` says."""
+        return self.output(combine_heads(attended, self.head_combine))
 
     def heads(self, projection: torch.nn.Linear, hidden_states: Tensor) -> Tensor:
         """[b, s, hidden] -> [b, h, s, d] through one of the projections."""

@@ -13,6 +13,9 @@ import math
 from transformers import PretrainedConfig
 
 ATTENTION_KINDS = ("lsh", "local", "full")
+HEAD_COMBINE_MODES = ("concat", "mean")
+PKM_MODES = ("replace", "add")
+PKM_QUERY_NORMS = ("batch", "layer")
 DEFAULT_ENCODER_ATTN_LAYERS = ("local", "lsh", "local", "lsh", "local", "lsh")
 DEFAULT_DECODER_ATTN_LAYERS = ("full", "full", "full", "full", "full", "full")
 # Every checkpoint declares our summarization pipeline (pipeline_reformer_zh.py travels with it):
@@ -78,6 +81,28 @@ class ReformerZhConfig(PretrainedConfig):
         reversible (`bool`, defaults to True): reversible residual backward (activations
             recomputed, memory independent of depth). `False` is the same function with plain
             autograd: one state dict loads into both.
+        num_mem_kv (`int`, defaults to 0): learned persistent memory key/value vectors per head in
+            every self-attention layer (Sukhbaatar et al. 2019); every query may read them, in the
+            decoder too (they are not "future"). 0 turns them off.
+        head_combine (`str`, defaults to `"concat"`): how attention heads are combined before the
+            output projection. `"concat"` joins the h head outputs of size d and projects h*d ->
+            hidden (standard); `"mean"` averages them into one d-vector and projects d -> hidden,
+            so the output projections have `attention_head_size` inputs and checkpoints of one mode
+            do not load into the other.
+        pkm_layers, decoder_pkm_layers (`list[int]`, default empty): encoder / decoder layers whose
+            feed-forward step uses a product-key memory (Lample et al. 2019).
+        pkm_mode (`str`, defaults to `"replace"`): `"replace"` the feed-forward by the memory, or
+            `"add"` the memory's output to the feed-forward's.
+        pkm_num_keys (`int`, defaults to 128): sub-keys per half; the memory has pkm_num_keys**2 slots.
+        pkm_topk (`int`, defaults to 32), pkm_heads (`int`, defaults to 4), pkm_dim_key (`int`,
+            defaults to 128): slots read per head, memory heads, query size (two halves of
+            pkm_dim_key / 2).
+        pkm_query_norm (`str`, defaults to `"layer"`): normalisation of the memory queries,
+            `"batch"` (the paper; batch statistics make a token's output depend on its batch in
+            training) or `"layer"`.
+        pkm_sparse_gradients (`bool`, defaults to False): return the memory values' gradient as a
+            sparse tensor (only the selected rows). Needs an optimizer that takes sparse gradients
+            (SGD, Adagrad, SparseAdam); dense gradients are zero outside the selected rows anyway.
         layer_norm_eps (`float`, defaults to 1e-12), initializer_range (`float`, defaults to 0.02).
         pad_token_id (`int`, defaults to 0), bos_token_id (`int`, defaults to 2),
         eos_token_id (`int`, defaults to 3), decoder_start_token_id (`int`, defaults to 2).
@@ -116,6 +141,17 @@ class ReformerZhConfig(PretrainedConfig):
         chunk_size_feed_forward: int = 0,
         cross_attn_chunk_length: int = 256,
         reversible: bool = True,
+        num_mem_kv: int = 0,
+        head_combine: str = "concat",
+        pkm_layers: list[int] | tuple[int, ...] = (),
+        decoder_pkm_layers: list[int] | tuple[int, ...] = (),
+        pkm_mode: str = "replace",
+        pkm_num_keys: int = 128,
+        pkm_topk: int = 32,
+        pkm_heads: int = 4,
+        pkm_dim_key: int = 128,
+        pkm_query_norm: str = "layer",
+        pkm_sparse_gradients: bool = False,
         layer_norm_eps: float = 1e-12,
         initializer_range: float = 0.02,
         pad_token_id: int = 0,
@@ -153,6 +189,17 @@ class ReformerZhConfig(PretrainedConfig):
         self.chunk_size_feed_forward = chunk_size_feed_forward
         self.cross_attn_chunk_length = cross_attn_chunk_length
         self.reversible = reversible
+        self.num_mem_kv = num_mem_kv
+        self.head_combine = head_combine
+        self.pkm_layers = list(pkm_layers)
+        self.decoder_pkm_layers = list(decoder_pkm_layers)
+        self.pkm_mode = pkm_mode
+        self.pkm_num_keys = pkm_num_keys
+        self.pkm_topk = pkm_topk
+        self.pkm_heads = pkm_heads
+        self.pkm_dim_key = pkm_dim_key
+        self.pkm_query_norm = pkm_query_norm
+        self.pkm_sparse_gradients = pkm_sparse_gradients
         self.layer_norm_eps = layer_norm_eps
         self.initializer_range = initializer_range
         self.use_cache = use_cache
@@ -207,6 +254,10 @@ class ReformerZhConfig(PretrainedConfig):
             "local_attn_chunk_length",
             "max_position_embeddings",
             "cross_attn_chunk_length",
+            "pkm_num_keys",
+            "pkm_topk",
+            "pkm_heads",
+            "pkm_dim_key",
         ):
             value = getattr(self, field)
             require(
@@ -220,6 +271,7 @@ class ReformerZhConfig(PretrainedConfig):
             "local_num_chunks_after",
             "full_attn_threshold",
             "chunk_size_feed_forward",
+            "num_mem_kv",
         ):
             value = getattr(self, field)
             require(
@@ -232,7 +284,7 @@ class ReformerZhConfig(PretrainedConfig):
                 isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 <= value < 1.0,
                 f"`{field}` must be a number in [0, 1), got {value!r}.",
             )
-        for field in ("reversible", "axial_pos_embds", "use_cache"):
+        for field in ("reversible", "axial_pos_embds", "use_cache", "pkm_sparse_gradients"):
             value = getattr(self, field)
             require(isinstance(value, bool), f"`{field}` must be True or False, got {value!r}.")
         from transformers.activations import ACT2FN
@@ -254,6 +306,39 @@ class ReformerZhConfig(PretrainedConfig):
                 not unknown,
                 f"`{field}` contains {unknown}; each entry must be one of {list(ATTENTION_KINDS)}.",
             )
+
+        require(
+            self.head_combine in HEAD_COMBINE_MODES,
+            f"`head_combine` must be one of {list(HEAD_COMBINE_MODES)}, got {self.head_combine!r}. 'concat' projects "
+            f"the joined heads (num_attention_heads * attention_head_size = "
+            f"{self.num_attention_heads * self.attention_head_size} inputs) to hidden_size; 'mean' averages the heads "
+            f"and projects attention_head_size = {self.attention_head_size} inputs to hidden_size.",
+        )
+        for field, layers in (("pkm_layers", self.encoder_attn_layers), ("decoder_pkm_layers", self.decoder_attn_layers)):
+            indices = getattr(self, field)
+            require(
+                all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < len(layers) for i in indices)
+                and len(set(indices)) == len(indices),
+                f"`{field}` {indices!r} must list distinct layer indices in [0, {len(layers)}) (the stack has "
+                f"{len(layers)} layers); e.g. [{len(layers) // 2}] for the middle layer.",
+            )
+        require(
+            self.pkm_mode in PKM_MODES,
+            f"`pkm_mode` must be one of {list(PKM_MODES)}, got {self.pkm_mode!r}.",
+        )
+        require(
+            self.pkm_query_norm in PKM_QUERY_NORMS,
+            f"`pkm_query_norm` must be one of {list(PKM_QUERY_NORMS)}, got {self.pkm_query_norm!r}.",
+        )
+        require(
+            self.pkm_topk <= self.pkm_num_keys,
+            f"`pkm_topk` ({self.pkm_topk}) cannot exceed `pkm_num_keys` ({self.pkm_num_keys}): each half of the query "
+            "keeps its top-k sub-keys before the product is searched.",
+        )
+        require(
+            self.pkm_dim_key % 2 == 0,
+            f"`pkm_dim_key` ({self.pkm_dim_key}) must be even: the query is split in two halves, one per sub-key table.",
+        )
 
         if self.num_buckets is not None:
             factors = self.num_buckets if isinstance(self.num_buckets, (list, tuple)) else [self.num_buckets]

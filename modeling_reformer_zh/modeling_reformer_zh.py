@@ -26,7 +26,9 @@ from .attention_lsh import ReformerZhLSHSelfAttention
 from .cache_reformer_zh import OUTPUT_CACHE_FIELD, new_generation_cache
 from .configuration_reformer_zh import ReformerZhConfig
 from .embeddings import ReformerZhAxialPositionEmbeddings, ReformerZhEmbeddings
+from .attention_utils import PersistentMemory
 from .feed_forward import ReformerZhFeedForward
+from .product_key_memory import ProductKeyMemory
 from .reversible import StepContext, run_stack
 
 SELF_ATTENTION_CLASSES = {
@@ -75,18 +77,30 @@ class ReformerZhCrossAttentionStep(nn.Module):
 
 
 class ReformerZhFeedForwardStep(nn.Module):
-    """LayerNorm -> (chunked) feed-forward -> dropout."""
+    """LayerNorm -> (chunked) feed-forward and/or product-key memory -> dropout.
+
+    In the layers listed by `pkm_layers` / `decoder_pkm_layers` the memory replaces the
+    feed-forward (`pkm_mode="replace"`) or adds its read to it (`"add"`).
+    """
 
     reads_encoder = False
 
-    def __init__(self, config: ReformerZhConfig) -> None:
+    def __init__(self, config: ReformerZhConfig, with_memory: bool = False) -> None:
         super().__init__()
         self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.feed_forward = ReformerZhFeedForward(config)
+        replaced = with_memory and config.pkm_mode == "replace"
+        self.feed_forward = None if replaced else ReformerZhFeedForward(config)
+        self.memory = ProductKeyMemory(config) if with_memory else None
         self.dropout_p = config.hidden_dropout_prob
 
     def forward(self, hidden_states: Tensor, context: StepContext) -> Tensor:
-        output = self.feed_forward(self.layer_norm(hidden_states))
+        normed = self.layer_norm(hidden_states)
+        if self.memory is None:
+            output = self.feed_forward(normed)
+        elif self.feed_forward is None:
+            output = self.memory(normed)
+        else:
+            output = self.feed_forward(normed) + self.memory(normed)
         return nn.functional.dropout(output, p=self.dropout_p, training=self.training)
 
 
@@ -96,7 +110,7 @@ class ReformerZhEncoderLayer(nn.Module):
     def __init__(self, config: ReformerZhConfig, layer_idx: int) -> None:
         super().__init__()
         self.attention = ReformerZhSelfAttentionStep(config, config.encoder_attn_layers[layer_idx], layer_idx, False)
-        self.feed_forward = ReformerZhFeedForwardStep(config)
+        self.feed_forward = ReformerZhFeedForwardStep(config, with_memory=layer_idx in config.pkm_layers)
 
     def steps(self) -> list[nn.Module]:
         return [self.attention, self.feed_forward]
@@ -110,7 +124,7 @@ class ReformerZhDecoderLayer(nn.Module):
         kind = config.decoder_attn_layers[layer_idx]
         self.self_attention = ReformerZhSelfAttentionStep(config, kind, layer_idx, True)
         self.cross_attention = ReformerZhCrossAttentionStep(config, layer_idx)
-        self.feed_forward = ReformerZhFeedForwardStep(config)
+        self.feed_forward = ReformerZhFeedForwardStep(config, with_memory=layer_idx in config.decoder_pkm_layers)
 
     def steps(self) -> list[nn.Module]:
         return [self.self_attention, self.cross_attention, self.feed_forward]
@@ -164,6 +178,17 @@ class ReformerZhPreTrainedModel(PreTrainedModel):
         elif isinstance(module, ReformerZhAxialPositionEmbeddings):
             module.rows.normal_(mean=0.0, std=std)
             module.columns.normal_(mean=0.0, std=std)
+        elif isinstance(module, PersistentMemory):
+            # like the keys and values a projection of the (layer-normed) hidden states gives
+            module.keys.normal_(mean=0.0, std=1.0)
+            module.values.normal_(mean=0.0, std=1.0)
+        elif isinstance(module, ProductKeyMemory):
+            # the paper's initialisation: sub-keys at unit scale per coordinate of a normalised
+            # query half, values at 1/sqrt(hidden) so a read of k weighted rows starts small
+            module.sub_keys.normal_(mean=0.0, std=module.half_key**-0.5)
+            module.values.weight.normal_(mean=0.0, std=module.values.weight.shape[1] ** -0.5)
+        elif isinstance(module, nn.BatchNorm1d):
+            module.reset_parameters()
 
     def save_pretrained(self, save_directory, *args, **kwargs) -> None:
         """Also write the summarization pipeline that `config.custom_pipelines` declares."""

@@ -48,6 +48,25 @@ class StepContext:
     cache: Any = None
 
 
+_RECOMPUTING = False
+
+
+def is_recomputing() -> bool:
+    """True while the reversible backward re-runs a step's forward. Layers with side effects
+    beyond their output (batch-norm running statistics) use it to act once per training step."""
+    return _RECOMPUTING
+
+
+@contextlib.contextmanager
+def recomputing():
+    global _RECOMPUTING
+    previous, _RECOMPUTING = _RECOMPUTING, True
+    try:
+        yield
+    finally:
+        _RECOMPUTING = previous
+
+
 class GeneratorState:
     """Torch's generator state before a step ran, to replay it in the backward pass."""
 
@@ -156,7 +175,7 @@ class ReversibleFunction(torch.autograd.Function):
 
             step_parameters = [run.parameters[i] for i in run.step_parameter_indices[index]]
             trainable = [(i, p) for i, p in zip(run.step_parameter_indices[index], step_parameters) if p.requires_grad]
-            with torch.enable_grad(), run.generator_states[index].replay(), run.autocast_state():
+            with torch.enable_grad(), run.generator_states[index].replay(), run.autocast_state(), recomputing():
                 kept_leaf = kept.detach().requires_grad_(True)
                 delta = step(kept_leaf, context)
             inputs = [kept_leaf] + [p for _, p in trainable]

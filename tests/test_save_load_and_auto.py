@@ -93,8 +93,13 @@ REMOTE_CODE_SCRIPT = BLOCK_PROJECT_IMPORTS + textwrap.dedent(
 )
 
 
-def test_checkpoint_loads_as_remote_code_without_the_package(tmp_path):
-    tester = ReformerZhModelTester()
+MEMORY_FAMILY = dict(num_mem_kv=2, head_combine="mean", pkm_layers=[1], decoder_pkm_layers=[0], pkm_num_keys=8,
+                     pkm_topk=3, pkm_heads=2, pkm_dim_key=8)
+
+
+@pytest.mark.parametrize("overrides", [{}, MEMORY_FAMILY], ids=["defaults", "memory_family"])
+def test_checkpoint_loads_as_remote_code_without_the_package(tmp_path, overrides):
+    tester = ReformerZhModelTester(**overrides)
     config, inputs = tester.prepare_config_and_inputs()
     model = tester.build_model(config).eval()
     model.save_pretrained(tmp_path)

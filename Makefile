@@ -25,7 +25,9 @@ demo: install
 
 bench: install
 	$(PY) -m pip install -q -e ".[bench]"
-	$(PY) benchmarks/train_step.py --out benchmarks/results/train_step.json
+	$(PY) benchmarks/scaling.py --out benchmarks/results/scaling.json
+	$(PY) benchmarks/plot.py
+	$(PY) benchmarks/generate.py --out benchmarks/results/generate.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -8,6 +8,11 @@ summaries (a collapsed model writes one summary for every input), beside the lea
 (the document's first sentence).
 
     python benchmarks/quality.py --budget_minutes 12 --out benchmarks/results/quality.json
+
+The memory family (issue 7) on the same setup, each option alone on the baseline:
+
+    python benchmarks/quality.py --systems reformer-zh,reformer-zh+mem_kv4,reformer-zh+pkm,reformer-zh+mean_heads \
+        --budget_minutes 6 --out benchmarks/results/quality_memory.json
 """
 
 from __future__ import annotations
@@ -63,9 +68,18 @@ def build_models(vocab_size: int, pad: int, bos: int, eos: int, args):
         decoder_ffn_dim=4 * args.hidden, max_position_embeddings=512, dropout=args.dropout,
         attention_dropout=args.dropout, forced_eos_token_id=None, **common,
     )
+    def variant(**overrides):
+        config = modeling_reformer_zh.ReformerZhConfig(**{**ours.to_dict(), **overrides})
+        return lambda: modeling_reformer_zh.ReformerZhForConditionalGeneration(config)
+
+    # The memory family (issue 7), each option alone on top of the reformer-zh baseline.
+    middle = args.encoder_layers // 2
     return {
-        "reformer-zh": lambda: modeling_reformer_zh.ReformerZhForConditionalGeneration(ours),
+        "reformer-zh": variant(),
         "bart": lambda: BartForConditionalGeneration(bart),
+        "reformer-zh+mem_kv4": variant(num_mem_kv=4),
+        "reformer-zh+pkm": variant(pkm_layers=[middle], pkm_num_keys=64, pkm_topk=16, pkm_heads=4, pkm_dim_key=64),
+        "reformer-zh+mean_heads": variant(head_combine="mean"),
     }
 
 
@@ -86,7 +100,14 @@ def batches(encoded: list[tuple[list[int], list[int]]], batch_size: int, pad: in
 
 
 def train_for(model, encoded, args, pad: int) -> dict:
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=0.01, betas=(0.9, 0.98))
+    from modeling_reformer_zh import memory_parameter_groups, memory_usage
+
+    # product-key memory values get their own rate and no weight decay (a no-op for other models)
+    groups = [g for g in memory_parameter_groups(model, args.learning_rate, args.memory_learning_rate, 0.01)
+              if g["params"]]
+    optimizer = torch.optim.AdamW(groups, lr=args.learning_rate, betas=(0.9, 0.98))
+    for group in optimizer.param_groups:
+        group["base_lr"] = group["lr"]
     budget = args.budget_minutes * 60
     warmup = args.warmup_steps
     rng = random.Random(0)
@@ -99,7 +120,7 @@ def train_for(model, encoded, args, pad: int) -> dict:
         progress = (time.perf_counter() - started) / budget
         scale = min(1.0, (step + 1) / warmup) * max(0.05, 1.0 - progress)
         for group in optimizer.param_groups:
-            group["lr"] = args.learning_rate * scale
+            group["lr"] = group["base_lr"] * scale
         logits = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels).logits
         loss = torch.nn.functional.cross_entropy(
             logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100,
@@ -112,8 +133,33 @@ def train_for(model, encoded, args, pad: int) -> dict:
         losses.append(loss.item())
         step += 1
         if step % 200 == 0:
-            print(f"  step {step}  loss {sum(losses[-200:]) / 200:.3f}  {time.perf_counter() - started:.0f} s", flush=True)
-    return {"steps": step, "final_train_loss": sum(losses[-100:]) / max(1, len(losses[-100:]))}
+            usage = memory_usage(model)
+            print(f"  step {step}  loss {sum(losses[-200:]) / 200:.3f}  {time.perf_counter() - started:.0f} s"
+                  + (f"  memory usage {usage}" if usage else ""), flush=True)
+    result = {"steps": step, "final_train_loss": sum(losses[-100:]) / max(1, len(losses[-100:]))}
+    usage = memory_usage(model)
+    if usage:
+        result["memory_usage_last_steps"] = usage
+    return result
+
+
+@torch.no_grad()
+def validation_loss(model, tokenizer, rows: list[dict], args) -> float:
+    """Mean token cross-entropy of the references under teacher forcing (no label smoothing)."""
+    model.eval()
+    total, tokens = 0.0, 0
+    for start in range(0, len(rows), 32):
+        chunk = rows[start : start + 32]
+        batch = tokenizer([r["document"] for r in chunk], max_length=args.max_source_length, truncation=True,
+                          padding=True, return_tensors="pt")
+        labels = tokenizer([r["summary"] for r in chunk], max_length=args.max_target_length, truncation=True,
+                           padding=True, return_tensors="pt")["input_ids"]
+        labels[labels == tokenizer.pad_token_id] = -100
+        logits = model(**batch, labels=labels).logits
+        total += torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1),
+                                                   ignore_index=-100, reduction="sum").item()
+        tokens += int((labels != -100).sum())
+    return total / tokens
 
 
 @torch.no_grad()
@@ -139,6 +185,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--decoder_layers", type=int, default=2)
     parser.add_argument("--dropout", type=float, default=0.1)
     parser.add_argument("--learning_rate", type=float, default=7e-4)
+    parser.add_argument("--memory_learning_rate", type=float, default=7e-3,
+                        help="product-key memory values: each slot is read by few tokens per step, so a larger rate")
     parser.add_argument("--warmup_steps", type=int, default=300)
     parser.add_argument("--label_smoothing", type=float, default=0.1)
     parser.add_argument("--batch_size", type=int, default=32)
@@ -183,6 +231,7 @@ def main(argv: list[str] | None = None) -> None:
         parameters = sum(p.numel() for p in model.parameters())
         print(f"{name}: {parameters / 1e6:.1f}M parameters, {args.budget_minutes} min", flush=True)
         entry = {"parameters_millions": parameters / 1e6, **train_for(model, encoded, args, pad)}
+        entry["validation_loss"] = validation_loss(model, tokenizer, splits["validation"], args)
         for split, rows in splits.items():
             predictions = summarize(model, tokenizer, [r["document"] for r in rows], args)
             entry[split] = rouge_scores(predictions, [r["summary"] for r in rows])
@@ -192,12 +241,13 @@ def main(argv: list[str] | None = None) -> None:
         report["results"][name] = entry
         print(json.dumps({k: v for k, v in entry.items() if not k.endswith("examples")}, ensure_ascii=False), flush=True)
 
-    print(f"\n{'system':<12} {'steps':>6} {'split':<10} {'R-1':>6} {'R-2':>6} {'R-L':>6} {'distinct':>8}")
+    print(f"\n{'system':<24} {'steps':>6} {'val loss':>8} {'split':<10} {'R-1':>6} {'R-2':>6} {'R-L':>6} {'distinct':>8}")
     for name, entry in report["results"].items():
         for split in splits:
             scores = entry[split]
-            print(f"{name:<12} {entry.get('steps', ''):>6} {split:<10} {scores['rouge1']:>6.1f} {scores['rouge2']:>6.1f} "
-                  f"{scores['rougeL']:>6.1f} {scores['distinct_share']:>8.1%}")
+            loss = f"{entry['validation_loss']:.3f}" if "validation_loss" in entry else ""
+            print(f"{name:<24} {entry.get('steps', ''):>6} {loss:>8} {split:<10} {scores['rouge1']:>6.1f} "
+                  f"{scores['rouge2']:>6.1f} {scores['rougeL']:>6.1f} {scores['distinct_share']:>8.1%}")
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")

@@ -45,6 +45,7 @@ from transformers import (  # noqa: E402
 
 import modeling_reformer_zh  # noqa: E402,F401  (registers the Auto classes)
 from modeling_reformer_zh import ReformerZhConfig  # noqa: E402
+from modeling_reformer_zh.product_key_memory import memory_usage, product_key_memories  # noqa: E402
 from rouge_zh import rouge_scores  # noqa: E402
 from tokenization.build_vocab import DATA_FORMATS, build_tokenizer, check_utf8  # noqa: E402
 
@@ -84,6 +85,10 @@ class ModelArguments:
     tokenizer_name: str | None = field(default=None, metadata={"help": "tokenizer folder (scripts/build_tokenizer.py)"})
     tokenizer_vocab_size: int = field(default=32000, metadata={"help": "vocabulary size when building a tokenizer"})
     tokenizer_segmentation: str = field(default="word", metadata={"help": "word | char, when building a tokenizer"})
+    memory_learning_rate: float | None = field(
+        default=None,
+        metadata={"help": "learning rate of the product-key memory values (pkm_layers); default: --learning_rate"},
+    )
 
 
 @dataclass
@@ -230,6 +235,48 @@ def chunk_multiple(config: ReformerZhConfig) -> int:
     return math.lcm(*lengths) if lengths else 8
 
 
+class ReformerZhTrainer(Seq2SeqTrainer):
+    """`Seq2SeqTrainer` plus what the product-key memory needs: the memory values in their own
+    optimizer group (`--memory_learning_rate`, no weight decay), and the share of memory slots
+    read since the last log reported beside the loss (`pkm_usage/<layer>`)."""
+
+    def __init__(self, *args, memory_learning_rate: float | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.memory_learning_rate = memory_learning_rate
+
+    def create_optimizer(self, model=None):
+        fresh = self.optimizer is None
+        optimizer = super().create_optimizer(model)
+        if fresh and self.memory_learning_rate is not None:
+            values = {id(m.values.weight): m.values.weight for m in product_key_memories(self.model).values()}
+            for group in optimizer.param_groups:
+                group["params"] = [p for p in group["params"] if id(p) not in values]
+            optimizer.add_param_group({"params": list(values.values()), "lr": self.memory_learning_rate,
+                                       "weight_decay": 0.0})
+        return optimizer
+
+    def log(self, logs: dict, *args, **kwargs) -> None:
+        if "loss" in logs:  # a training log: report the memory usage of the steps since the last one
+            logs.update({name: round(share, 4) for name, share in memory_usage(self.model).items()})
+        super().log(logs, *args, **kwargs)
+
+
+def check_memory_arguments(model, model_args: ModelArguments, training_args) -> None:
+    memories = product_key_memories(model)
+    if model_args.memory_learning_rate is not None and not memories:
+        raise ValueError("--memory_learning_rate is set but the model has no product-key memory; add "
+                         "--config_overrides pkm_layers=[3] (or drop the flag).")
+    sparse = any(m.values.sparse for m in memories.values())
+    if sparse and str(getattr(training_args.optim, "value", training_args.optim)) not in SPARSE_OPTIMIZERS:
+        raise ValueError(f"pkm_sparse_gradients=True gives the memory values sparse gradients, which --optim "
+                         f"{training_args.optim} cannot apply; use --optim sgd or --optim adagrad, or set "
+                         "--config_overrides pkm_sparse_gradients=false (the dense gradient is zero outside the "
+                         "selected rows anyway).")
+
+
+SPARSE_OPTIMIZERS = ("sgd", "adagrad")
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = HfArgumentParser((ModelArguments, DataArguments, Seq2SeqTrainingArguments))
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -260,6 +307,7 @@ def main(argv: list[str] | None = None) -> dict:
     transformers.set_seed(training_args.seed)  # the same initial weights in every process and every run
     model = load_model(model_args, tokenizer)
     config = model.config
+    check_memory_arguments(model, model_args, training_args)
     if len(tokenizer) != config.vocab_size:
         raise ValueError(f"the tokenizer has {len(tokenizer)} tokens but the model's vocab_size is {config.vocab_size}.")
     for flag in ("max_source_length", "max_target_length", "val_max_target_length"):
@@ -322,7 +370,8 @@ def main(argv: list[str] | None = None) -> dict:
         decoded, references = decode_pairs(eval_prediction)
         return rouge_scores(decoded, references, jieba_words=data_args.jieba_rouge)
 
-    trainer = Seq2SeqTrainer(
+    trainer = ReformerZhTrainer(
+        memory_learning_rate=model_args.memory_learning_rate,
         model=model,
         args=training_args,
         train_dataset=train_dataset,

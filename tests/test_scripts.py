@@ -160,3 +160,57 @@ def test_character_rouge_scores_chinese_and_reports_collapse():
     assert scores["rouge1"] == pytest.approx(75.0)  # 4/4 and 2/4 characters
     assert scores["distinct_share"] == 0.5
     assert rouge_scores(["天气很好"], ["今天天气很好"], jieba_words=True)["rouge1_jieba"] > 0
+
+
+def test_memory_options_train_with_their_own_learning_rate_and_log_usage(tmp_path):
+    output = tmp_path / "pkm"
+    overrides = "pkm_layers=[0],decoder_pkm_layers=[0],pkm_num_keys=16,pkm_topk=4,pkm_heads=2,pkm_dim_key=16,num_mem_kv=2"
+    train.main(TINY + ["--output_dir", str(output), "--do_train", "--max_steps", "4", "--logging_steps", "2",
+                       "--save_strategy", "no", "--config_overrides", overrides, "--memory_learning_rate", "0.05"])
+    history = json.loads((output / "trainer_state.json").read_text())["log_history"]
+    usage_logs = [entry for entry in history if "loss" in entry]
+    assert len(usage_logs) == 2
+    for entry in usage_logs:
+        usage = {k: v for k, v in entry.items() if k.startswith("pkm_usage/")}
+        assert set(usage) == {"pkm_usage/model.encoder.layers.0.feed_forward.memory",
+                              "pkm_usage/model.decoder.layers.0.feed_forward.memory"}
+        assert all(0 < share <= 1 for share in usage.values())
+    config = json.loads((output / "config.json").read_text())
+    assert config["pkm_layers"] == [0] and config["num_mem_kv"] == 2
+
+
+def test_memory_optimizer_group_has_the_memory_rate(tmp_path):
+    captured = {}
+
+    class Capture(train.ReformerZhTrainer):
+        def create_optimizer(self, model=None):
+            optimizer = super().create_optimizer(model)
+            captured["groups"] = [(len(g["params"]), g["lr"], g["weight_decay"]) for g in optimizer.param_groups]
+            captured["values"] = [m.values.weight for m in train.product_key_memories(self.model).values()]
+            captured["memory_group"] = optimizer.param_groups[-1]["params"]
+            captured["other_ids"] = [id(p) for g in optimizer.param_groups[:-1] for p in g["params"]]
+            return optimizer
+
+    original, train.ReformerZhTrainer = train.ReformerZhTrainer, Capture
+    try:
+        train.main(TINY + ["--output_dir", str(tmp_path / "out"), "--do_train", "--max_steps", "1", "--save_strategy",
+                           "no", "--config_overrides", "pkm_layers=[0],pkm_num_keys=8,pkm_topk=2,pkm_heads=1,pkm_dim_key=8",
+                           "--memory_learning_rate", "0.05", "--weight_decay", "0.01"])
+    finally:
+        train.ReformerZhTrainer = original
+    assert captured["groups"][-1] == (1, 0.05, 0.0)
+    assert len(captured["memory_group"]) == 1 and captured["memory_group"][0] is captured["values"][0]
+    assert all(count == 0 or lr == 2e-3 for count, lr, _ in captured["groups"][:-1])
+    assert id(captured["values"][0]) not in captured["other_ids"]  # in exactly one group
+
+
+@pytest.mark.parametrize("overrides,extra,pattern", [
+    ("", ["--memory_learning_rate", "0.1"], "no product-key memory"),
+    ("pkm_layers=[0],pkm_sparse_gradients=true", [], "sparse gradients.*--optim sgd"),
+])
+def test_memory_arguments_are_checked_before_training(tmp_path, overrides, extra, pattern):
+    args = TINY + ["--output_dir", str(tmp_path / "out"), "--do_train", "--max_steps", "1", *extra]
+    if overrides:
+        args += ["--config_overrides", overrides]
+    with pytest.raises(ValueError, match=pattern):
+        train.main(args)

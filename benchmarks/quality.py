@@ -79,6 +79,8 @@ def build_models(vocab_size: int, pad: int, bos: int, eos: int, args):
         "bart": lambda: BartForConditionalGeneration(bart),
         "reformer-zh+mem_kv4": variant(num_mem_kv=4),
         "reformer-zh+pkm": variant(pkm_layers=[middle], pkm_num_keys=64, pkm_topk=16, pkm_heads=4, pkm_dim_key=64),
+        "reformer-zh+pkm_batchnorm": variant(pkm_layers=[middle], pkm_num_keys=64, pkm_topk=16, pkm_heads=4,
+                                             pkm_dim_key=64, pkm_query_norm="batch"),
         "reformer-zh+mean_heads": variant(head_combine="mean"),
     }
 

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from train_step import find_jemalloc, run_child  # noqa: E402
+from train_step import find_jemalloc, run_child, update_results  # noqa: E402
 
 SYSTEMS = ("ours", "bart", "led")
 
@@ -127,13 +127,7 @@ def main(argv: list[str] | None = None) -> None:
                   f"{greedy['last8_over_first8']:>6.2f} {beam['seconds_per_token']:>11.4f} "
                   f"{beam['last8_over_first8']:>6.2f}  ok", flush=True)
     if args.out and args.update:
-        report = json.loads(Path(args.out).read_text())
-        rerun = {(p["system"], p["length"]): p for p in results}
-        report["results"] = [rerun.pop((p["system"], p["length"]), p) for p in report["results"]]
-        report["results"] += list(rerun.values())
-        report.setdefault("updates", []).append({"points": [[p["system"], p["length"]] for p in results],
-                                                 "date": time.strftime("%Y-%m-%d %H:%M")})
-        Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+        update_results(args.out, results, ("system", "length"))
     elif args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         settings = {key: value for key, value in vars(args).items() if key != "child"}

@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from train_step import find_jemalloc, reference_config, rss_bytes, run_child  # noqa: E402
+from train_step import find_jemalloc, reference_config, rss_bytes, run_child, update_results  # noqa: E402
 
 SYSTEMS = ("ours", "ours-plain", "bart", "led", "hf-reformer", "reformer-pytorch", "reformer-pytorch-detached")
 VOCAB, HIDDEN, HEADS, HEAD_SIZE, FEED_FORWARD, TARGET = 8000, 256, 4, 64, 1024, 64
@@ -323,15 +323,7 @@ def main(argv: list[str] | None = None) -> None:
         for depth in map(int, filter(None, args.depths.split(","))):
             sweep(args, system, [args.depth_length], depth, results)
     if args.out and args.update:
-        report = json.loads(Path(args.out).read_text())
-        rerun = {(p["system"], p["length"], p["depth"]): p for p in results}
-        report["results"] = [rerun.pop((p["system"], p["length"], p["depth"]), p) for p in report["results"]]
-        report["results"] += list(rerun.values())
-        report.setdefault("updates", []).append({"points": [list(key) for key in
-                                                            ((p["system"], p["length"], p["depth"]) for p in results)],
-                                                 "matmul_gflops": args.matmul_gflops,
-                                                 "date": time.strftime("%Y-%m-%d %H:%M")})
-        Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+        update_results(args.out, results, ("system", "length", "depth"), matmul_gflops=args.matmul_gflops)
     elif args.out:
         import torch
 

@@ -137,6 +137,18 @@ def run_child(command: list[str], *, allocator: str, memory_cap_gib: float, time
     return {"status": "ok", **json.loads(stdout.strip().splitlines()[-1])}
 
 
+def update_results(path: str, measured: list[dict], key_fields: tuple[str, ...], **record) -> None:
+    """Replace the points of `measured` in the report at `path` (same values of `key_fields`),
+    append new ones, and record which points were rerun and when (`--update`)."""
+    report = json.loads(Path(path).read_text())
+    rerun = {tuple(point[f] for f in key_fields): point for point in measured}
+    report["results"] = [rerun.pop(tuple(p[f] for f in key_fields), p) for p in report["results"]]
+    report["results"] += list(rerun.values())
+    report.setdefault("updates", []).append({"points": [[p[f] for f in key_fields] for p in measured],
+                                             "date": time.strftime("%Y-%m-%d %H:%M"), **record})
+    Path(path).write_text(json.dumps(report, indent=2) + "\n")
+
+
 def run_point(args, length: int, depth: int, reversible: bool) -> dict:
     command = [
         sys.executable, __file__, "--child", f"{length},{depth},{int(reversible)}",

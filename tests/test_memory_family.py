@@ -12,9 +12,8 @@ from torch import nn
 from modeling_reformer_zh import ReformerZhConfig, ReformerZhForConditionalGeneration, memory_usage
 from modeling_reformer_zh.attention_lsh import exact_shared_qk_attention, lsh_attention
 from modeling_reformer_zh.attention_utils import PersistentMemory, masked_attention
-from modeling_reformer_zh.cache_reformer_zh import OUTPUT_CACHE_FIELD
 from modeling_reformer_zh.product_key_memory import ProductKeyMemory, memory_parameter_groups
-from utils import ReformerZhModelTester, assert_close
+from utils import ReformerZhModelTester, assert_close, cached_and_full_decoder_logits
 
 ALL_KINDS = dict(encoder_attn_layers=["local", "lsh", "full"], decoder_attn_layers=["full", "local", "lsh"])
 SMALL_PKM = dict(pkm_num_keys=8, pkm_topk=3, pkm_heads=2, pkm_dim_key=8)
@@ -89,18 +88,8 @@ def cached_equals_full(**overrides):
     tester = ReformerZhModelTester(**ALL_KINDS, full_attn_threshold=64, **overrides)
     config, inputs = tester.prepare_config_and_inputs()
     model = tester.build_model(config).eval()
-    decoder_input_ids = torch.randint(5, 99, (2, 9), generator=torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        encoder_outputs = model.get_encoder()(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
-        full = model(encoder_outputs=encoder_outputs, attention_mask=inputs["attention_mask"],
-                     decoder_input_ids=decoder_input_ids, use_cache=False).logits
-        cache, steps = None, []
-        for start, end in [(0, 3)] + [(i, i + 1) for i in range(3, 9)]:
-            output = model(encoder_outputs=encoder_outputs, attention_mask=inputs["attention_mask"],
-                           decoder_input_ids=decoder_input_ids[:, start:end], cache=cache, use_cache=True)
-            cache = output[OUTPUT_CACHE_FIELD]
-            steps.append(output.logits)
-    assert_close(torch.cat(steps, dim=1), full, atol=1e-5)
+    cached, full, _ = cached_and_full_decoder_logits(model, inputs, target_length=9)
+    assert_close(cached, full, atol=1e-5)
     return full
 
 

@@ -8,7 +8,7 @@ import torch
 from modeling_reformer_zh import ReformerZhForConditionalGeneration, ReformerZhModel
 from modeling_reformer_zh.cache_reformer_zh import OUTPUT_CACHE_FIELD
 from modeling_reformer_zh.modeling_reformer_zh import shift_tokens_right
-from utils import ReformerZhModelTester, assert_close
+from utils import ReformerZhModelTester, assert_close, cached_and_full_decoder_logits
 
 
 def test_output_shapes_and_loss_ignores_minus_100():
@@ -61,21 +61,9 @@ def test_cached_incremental_decoding_equals_full_forward(kind):
     tester = ReformerZhModelTester(**DECODER_KINDS[kind])
     config, inputs = tester.prepare_config_and_inputs()
     model = tester.build_model(config).eval()
-    decoder_input_ids = torch.randint(5, 99, (2, 11), generator=torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        encoder_outputs = model.get_encoder()(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
-        full = model(encoder_outputs=encoder_outputs, attention_mask=inputs["attention_mask"],
-                     decoder_input_ids=decoder_input_ids, use_cache=False).logits
-        cache = None
-        step_logits = []
-        # a 3-token prefix first, then one token at a time
-        for start, end in [(0, 3)] + [(i, i + 1) for i in range(3, 11)]:
-            output = model(encoder_outputs=encoder_outputs, attention_mask=inputs["attention_mask"],
-                           decoder_input_ids=decoder_input_ids[:, start:end], cache=cache, use_cache=True)
-            cache = output[OUTPUT_CACHE_FIELD]
-            step_logits.append(output.logits)
+    cached, full, cache = cached_and_full_decoder_logits(model, inputs, target_length=11)
     assert cache.get_seq_length() == 11
-    assert_close(torch.cat(step_logits, dim=1), full, atol=1e-5)
+    assert_close(cached, full, atol=1e-5)
 
 
 def test_decoder_lsh_cache_above_threshold_is_exact_attention():

@@ -63,3 +63,22 @@ class ReformerZhModelTester:
         torch.manual_seed(seed)
         model = ReformerZhForConditionalGeneration(config).to(dtype)
         return model
+
+
+def cached_and_full_decoder_logits(model, inputs: dict, target_length: int):
+    """Decoder logits for random targets: one full forward, and the same targets fed to the cache
+    as a 3-token prefix then one token at a time. -> (cached, full, cache)."""
+    from modeling_reformer_zh.cache_reformer_zh import OUTPUT_CACHE_FIELD
+
+    decoder_input_ids = torch.randint(5, 99, (2, target_length), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        encoder_outputs = model.get_encoder()(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
+        full = model(encoder_outputs=encoder_outputs, attention_mask=inputs["attention_mask"],
+                     decoder_input_ids=decoder_input_ids, use_cache=False).logits
+        cache, step_logits = None, []
+        for start, end in [(0, 3)] + [(i, i + 1) for i in range(3, target_length)]:
+            output = model(encoder_outputs=encoder_outputs, attention_mask=inputs["attention_mask"],
+                           decoder_input_ids=decoder_input_ids[:, start:end], cache=cache, use_cache=True)
+            cache = output[OUTPUT_CACHE_FIELD]
+            step_logits.append(output.logits)
+    return torch.cat(step_logits, dim=1), full, cache

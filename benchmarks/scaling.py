@@ -44,6 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from modeling_reformer_zh.attention_lsh import derive_num_buckets  # noqa: E402
 from train_step import find_jemalloc, reference_config, rss_bytes, run_child, update_results  # noqa: E402
 
 SYSTEMS = ("ours", "ours-plain", "bart", "led", "hf-reformer", "reformer-pytorch", "reformer-pytorch-detached")
@@ -85,8 +86,9 @@ def reformer_encoder_forward(length: int, depth: int, look_back: int = 1) -> flo
     in each of NUM_HASHES rounds, with shared QK (three projections) and a random rotation."""
     inner, window = HEADS * HEAD_SIZE, CHUNK * (1 + look_back)
     local = 4 * linear(length, HIDDEN, inner) + attention(length, window)
-    num_buckets = max(2, 2 ** round(__import__("math").log2(2 * length / CHUNK)))
-    rotations = NUM_HASHES * HEADS * linear(length, HEAD_SIZE, num_buckets // 2)
+    # the rotations our layers really draw: the model's own bucket count, factorised above 128
+    rotation_columns = sum(factor // 2 for factor in derive_num_buckets(length, CHUNK))
+    rotations = NUM_HASHES * HEADS * linear(length, HEAD_SIZE, rotation_columns)
     lsh = 3 * linear(length, HIDDEN, inner) + NUM_HASHES * attention(length, window) + rotations
     return (depth // 2) * (local + lsh) + depth * feed_forward(length)
 

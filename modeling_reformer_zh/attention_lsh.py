@@ -284,7 +284,7 @@ class ReformerZhLSHSelfAttention(nn.Module):
         self.value = nn.Linear(config.hidden_size, all_head_size, bias=False)
         self.output = output_projection(config)
         self.head_combine = config.head_combine
-        self.memory = PersistentMemory(self.num_heads, config.num_mem_kv, self.head_size) if config.num_mem_kv else None
+        self.memory = PersistentMemory.from_config(config)
 
     def forward(self, hidden_states: Tensor, attention_mask: Tensor | None = None, cache=None) -> Tensor:
         """hidden_states [b, s, hidden]; attention_mask [b, keys] bool (True = real) or None;

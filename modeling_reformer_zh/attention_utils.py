@@ -54,6 +54,13 @@ class PersistentMemory(torch.nn.Module):
         self.keys = torch.nn.Parameter(torch.empty(num_heads, num_slots, head_size))
         self.values = torch.nn.Parameter(torch.empty(num_heads, num_slots, head_size))
 
+    @classmethod
+    def from_config(cls, config) -> "PersistentMemory | None":
+        """The memory of one self-attention layer, or None when `num_mem_kv` is 0."""
+        if not config.num_mem_kv:
+            return None
+        return cls(config.num_attention_heads, config.num_mem_kv, config.attention_head_size)
+
     def for_query(self, query: Tensor) -> tuple[Tensor, Tensor]:
         """Keys and values shaped to broadcast against query [b, h, ..., q, d]."""
         shape = (1, self.keys.shape[0]) + (1,) * (query.dim() - 4) + tuple(self.keys.shape[1:])
@@ -191,9 +198,7 @@ class QueryKeyValueAttention(torch.nn.Module):
         self.key = torch.nn.Linear(config.hidden_size, all_head_size, bias=False)
         self.value = torch.nn.Linear(config.hidden_size, all_head_size, bias=False)
         self.output = output_projection(config)
-        self.memory = None
-        if self_attention and config.num_mem_kv:
-            self.memory = PersistentMemory(self.num_heads, config.num_mem_kv, self.head_size)
+        self.memory = PersistentMemory.from_config(config) if self_attention else None
 
     def project_output(self, attended: Tensor) -> Tensor:
         """[b, h, s, d] -> [b, s, hidden], heads combined as `config.head_combine` says."""

@@ -186,7 +186,6 @@ class ReformerZhConfig(PretrainedConfig):
         self.axial_pos_shape = list(axial_pos_shape)
         self.axial_pos_embds_dim = list(axial_pos_embds_dim)
         self.max_position_embeddings = max_position_embeddings
-        self.chunk_size_feed_forward = chunk_size_feed_forward
         self.cross_attn_chunk_length = cross_attn_chunk_length
         self.reversible = reversible
         self.num_mem_kv = num_mem_kv
@@ -205,7 +204,11 @@ class ReformerZhConfig(PretrainedConfig):
         self.use_cache = use_cache
         kwargs.setdefault("is_encoder_decoder", True)
         self.custom_pipelines = kwargs.pop("custom_pipelines", None) or CUSTOM_PIPELINES
+        # `chunk_size_feed_forward` is a field of v5's dataclass `PretrainedConfig`, whose
+        # `__init__` writes every one of its fields (from kwargs or its default): set here, it
+        # would be overwritten with 0, so it goes through the base class.
         super().__init__(
+            chunk_size_feed_forward=chunk_size_feed_forward,
             pad_token_id=pad_token_id,
             bos_token_id=bos_token_id,
             eos_token_id=eos_token_id,

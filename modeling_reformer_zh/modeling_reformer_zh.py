@@ -27,7 +27,7 @@ from .cache_reformer_zh import OUTPUT_CACHE_FIELD, new_generation_cache
 from .configuration_reformer_zh import ReformerZhConfig
 from .embeddings import ReformerZhAxialPositionEmbeddings, ReformerZhEmbeddings
 from .attention_utils import PersistentMemory
-from .feed_forward import ReformerZhFeedForward
+from .feed_forward import ReformerZhFeedForward, apply_in_chunks
 from .product_key_memory import ProductKeyMemory
 from .reversible import StepContext, run_stack
 
@@ -77,10 +77,16 @@ class ReformerZhCrossAttentionStep(nn.Module):
 
 
 class ReformerZhFeedForwardStep(nn.Module):
-    """LayerNorm -> (chunked) feed-forward and/or product-key memory -> dropout.
+    """LayerNorm -> feed-forward and/or product-key memory -> dropout, over sequence chunks of
+    `chunk_size_feed_forward` positions when set.
 
     In the layers listed by `pkm_layers` / `decoder_pkm_layers` the memory replaces the
     feed-forward (`pkm_mode="replace"`) or adds its read to it (`"add"`).
+
+    `position_wise_chunk_size` (> 0) tells the reversible backward that the whole step is
+    position-wise and chunked, so it may recompute and differentiate it chunk by chunk. A
+    batch-norm memory query is not position-wise in training (batch statistics): such a step
+    chunks only its feed-forward and is recomputed in one piece.
     """
 
     reads_encoder = False
@@ -92,15 +98,20 @@ class ReformerZhFeedForwardStep(nn.Module):
         self.feed_forward = None if replaced else ReformerZhFeedForward(config)
         self.memory = ProductKeyMemory(config) if with_memory else None
         self.dropout_p = config.hidden_dropout_prob
+        position_wise = not with_memory or config.pkm_query_norm != "batch"
+        self.position_wise_chunk_size = config.chunk_size_feed_forward if position_wise else 0
+        self.feed_forward_chunk_size = 0 if position_wise else config.chunk_size_feed_forward
 
     def forward(self, hidden_states: Tensor, context: StepContext) -> Tensor:
+        return apply_in_chunks(self._forward, hidden_states, self.position_wise_chunk_size)
+
+    def _forward(self, hidden_states: Tensor) -> Tensor:
         normed = self.layer_norm(hidden_states)
-        if self.memory is None:
-            output = self.feed_forward(normed)
-        elif self.feed_forward is None:
-            output = self.memory(normed)
-        else:
-            output = self.feed_forward(normed) + self.memory(normed)
+        output = None
+        if self.feed_forward is not None:
+            output = apply_in_chunks(self.feed_forward, normed, self.feed_forward_chunk_size)
+        if self.memory is not None:
+            output = self.memory(normed) if output is None else output + self.memory(normed)
         return nn.functional.dropout(output, p=self.dropout_p, training=self.training)
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -48,40 +49,69 @@ class StepContext:
     cache: Any = None
 
 
-_RECOMPUTING = False
+class _RecomputingFlag(threading.local):
+    """Per thread: replicas of `nn.DataParallel` run forward and backward in threads of their own."""
+
+    active = False
+
+
+_RECOMPUTING = _RecomputingFlag()
 
 
 def is_recomputing() -> bool:
-    """True while the reversible backward re-runs a step's forward. Layers with side effects
-    beyond their output (batch-norm running statistics) use it to act once per training step."""
-    return _RECOMPUTING
+    """True while the reversible backward re-runs a step's forward (in this thread). Layers with
+    side effects beyond their output (batch-norm running statistics) use it to act once per
+    training step."""
+    return _RECOMPUTING.active
 
 
 @contextlib.contextmanager
 def recomputing():
-    global _RECOMPUTING
-    previous, _RECOMPUTING = _RECOMPUTING, True
+    previous, _RECOMPUTING.active = _RECOMPUTING.active, True
     try:
         yield
     finally:
-        _RECOMPUTING = previous
+        _RECOMPUTING.active = previous
+
+
+def step_devices(step: nn.Module, stream_device: torch.device) -> list[torch.device]:
+    """The accelerator devices a step draws random numbers on: its stream's and its parameters'."""
+    devices = {stream_device} | {parameter.device for parameter in step.parameters()}
+    return sorted((d for d in devices if d.type != "cpu"), key=str)
 
 
 class GeneratorState:
-    """Torch's generator state before a step ran, to replay it in the backward pass."""
+    """Torch's generator states before a step ran (CPU and every accelerator device the step
+    touches), to replay them in the backward pass.
 
-    def __init__(self, device: torch.device) -> None:
-        self.device = device
+    Accelerators are reached through `torch.get_device_module(type)`, as `torch.random.fork_rng`
+    does: `get_rng_state(index)` / `set_rng_state(state, index)`.
+    """
+
+    def __init__(self, devices: Sequence[torch.device]) -> None:
         self.cpu_state = torch.get_rng_state()
-        self.cuda_state = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+        self.device_states: dict[str, dict[int, Tensor]] = {}
+        for device in devices:
+            module = torch.get_device_module(device.type)
+            if not (hasattr(module, "get_rng_state") and hasattr(module, "set_rng_state")):
+                raise RuntimeError(
+                    f"the reversible backward cannot replay dropout and LSH rotations on device type "
+                    f"'{device.type}' (torch.{device.type} has no get_rng_state/set_rng_state); use "
+                    "`reversible=False`, or set the dropout probabilities to 0 and `hash_seed`."
+                )
+            index = device.index if device.index is not None else module.current_device()
+            self.device_states.setdefault(device.type, {})[index] = module.get_rng_state(index)
 
     @contextlib.contextmanager
     def replay(self):
-        devices = [self.device] if self.cuda_state is not None else []
-        with torch.random.fork_rng(devices=devices):
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(torch.random.fork_rng(devices=[]))  # CPU only
             torch.set_rng_state(self.cpu_state)
-            if self.cuda_state is not None:
-                torch.cuda.set_rng_state(self.cuda_state, self.device)
+            for device_type, states in self.device_states.items():
+                stack.enter_context(torch.random.fork_rng(devices=list(states), device_type=device_type))
+                module = torch.get_device_module(device_type)
+                for index, state in states.items():
+                    module.set_rng_state(state, index)
             yield
 
 
@@ -89,7 +119,7 @@ class AutocastState:
     """Autocast settings of the forward pass, re-entered by the recomputation."""
 
     def __init__(self, device: torch.device) -> None:
-        self.device_type = device.type if device.type in ("cpu", "cuda") else "cpu"
+        self.device_type = device.type if torch.amp.is_autocast_available(device.type) else "cpu"
         self.enabled = torch.is_autocast_enabled(self.device_type)
         self.dtype = torch.get_autocast_dtype(self.device_type)
 
@@ -128,6 +158,11 @@ class _ReversibleRun:
         self.autocast_state: AutocastState | None = None
 
 
+def join_chunks(parts: list[Tensor]) -> Tensor:
+    """Sequence chunks [b, c, ...] back into one [b, s, ...] (no copy for a single chunk)."""
+    return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+
+
 class ReversibleFunction(torch.autograd.Function):
     """forward(run, a, b, encoder_hidden_states | None, *parameters) -> (a', b').
 
@@ -142,7 +177,7 @@ class ReversibleFunction(torch.autograd.Function):
         context = dataclasses.replace(run.context, encoder_hidden_states=encoder_hidden_states)
         with torch.no_grad():
             for index, step in enumerate(run.steps):
-                run.generator_states.append(GeneratorState(a.device))
+                run.generator_states.append(GeneratorState(step_devices(step, a.device)))
                 if index % 2 == 0:
                     a = a + step(b, context)
                 else:
@@ -173,27 +208,35 @@ class ReversibleFunction(torch.autograd.Function):
             kept, updated = (b, a) if updates_a else (a, b)
             grad_kept, grad_updated = (grad_b, grad_a) if updates_a else (grad_a, grad_b)
 
-            step_parameters = [run.parameters[i] for i in run.step_parameter_indices[index]]
-            trainable = [(i, p) for i, p in zip(run.step_parameter_indices[index], step_parameters) if p.requires_grad]
-            with torch.enable_grad(), run.generator_states[index].replay(), run.autocast_state(), recomputing():
-                kept_leaf = kept.detach().requires_grad_(True)
-                delta = step(kept_leaf, context)
-            inputs = [kept_leaf] + [p for _, p in trainable]
+            trainable = [(i, run.parameters[i]) for i in run.step_parameter_indices[index] if run.parameters[i].requires_grad]
             reads_encoder = encoder_leaf is not None and encoder_leaf.requires_grad and getattr(step, "reads_encoder", False)
-            if reads_encoder:
-                inputs.append(encoder_leaf)
-            grads = torch.autograd.grad(delta, inputs, grad_updated.to(delta.dtype), allow_unused=True)
-
-            with torch.no_grad():
-                updated = updated - delta.detach()  # invert the step: X = Y - F(kept)
-                if grads[0] is not None:
-                    grad_kept = grad_kept + grads[0]
-                for (i, _), grad in zip(trainable, grads[1 : 1 + len(trainable)]):
-                    if grad is not None:
-                        parameter_grads[i] = grad if parameter_grads[i] is None else parameter_grads[i] + grad
-                if reads_encoder and grads[-1] is not None:
-                    encoder_grad = grads[-1] if encoder_grad is None else encoder_grad + grads[-1]
-            del delta, kept_leaf, grads
+            # A chunked position-wise step (feed-forward) is recomputed and differentiated one
+            # chunk at a time, in the forward's chunk order, so its intermediate activations
+            # exist for one chunk only; the replayed generator then hands each chunk the same
+            # dropout masks as in the forward.
+            chunk_size = getattr(step, "position_wise_chunk_size", 0) or kept.shape[1]
+            updated_parts, grad_kept_parts = [], []
+            with run.generator_states[index].replay(), run.autocast_state(), recomputing():
+                for start in range(0, kept.shape[1], chunk_size):
+                    rows = slice(start, start + chunk_size)
+                    with torch.enable_grad():
+                        kept_leaf = kept[:, rows].detach().requires_grad_(True)
+                        delta = step(kept_leaf, context)
+                    inputs = [kept_leaf] + [p for _, p in trainable]
+                    if reads_encoder:
+                        inputs.append(encoder_leaf)
+                    grads = torch.autograd.grad(delta, inputs, grad_updated[:, rows].to(delta.dtype), allow_unused=True)
+                    with torch.no_grad():
+                        updated_parts.append(updated[:, rows] - delta.detach())  # invert: X = Y - F(kept)
+                        grad_kept_parts.append(grads[0] if grads[0] is not None else torch.zeros_like(kept_leaf))
+                        for (i, _), grad in zip(trainable, grads[1 : 1 + len(trainable)]):
+                            if grad is not None:
+                                parameter_grads[i] = grad if parameter_grads[i] is None else parameter_grads[i] + grad
+                        if reads_encoder and grads[-1] is not None:
+                            encoder_grad = grads[-1] if encoder_grad is None else encoder_grad + grads[-1]
+                    del delta, kept_leaf, grads
+            updated = join_chunks(updated_parts)
+            grad_kept = grad_kept + join_chunks(grad_kept_parts)
 
             if updates_a:
                 a, grad_b = updated, grad_kept

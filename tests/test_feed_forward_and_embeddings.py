@@ -6,19 +6,47 @@ from modeling_reformer_zh.feed_forward import ReformerZhFeedForward
 from utils import ReformerZhModelTester, assert_close
 
 
-def test_chunked_feed_forward_equals_unchunked():
+def chunked_and_whole_steps(reversible: bool, chunk_size: int = 3):
+    """Loss and gradients of one training step with and without `chunk_size_feed_forward`."""
+    results = []
+    for size in (0, chunk_size):
+        tester = ReformerZhModelTester()
+        config, inputs = tester.prepare_config_and_inputs(chunk_size_feed_forward=size, reversible=reversible)
+        assert config.chunk_size_feed_forward == size
+        model = tester.build_model(config, dtype=torch.float64).train()
+        loss = model(**inputs).loss
+        loss.backward()
+        results.append((loss, {name: p.grad for name, p in model.named_parameters()}))
+    return results
+
+
+@pytest.mark.parametrize("reversible", [True, False])
+def test_chunked_feed_forward_equals_unchunked(reversible):
+    """Chunks of 3 over 16 source and 7 target positions: uneven last chunk in both stacks."""
+    (whole_loss, whole_grads), (chunked_loss, chunked_grads) = chunked_and_whole_steps(reversible)
+    assert_close(chunked_loss, whole_loss, atol=1e-12)
+    for name, grad in whole_grads.items():
+        assert_close(chunked_grads[name], grad, atol=1e-10, msg=name)
+
+
+def test_reversible_backward_recomputes_the_feed_forward_one_chunk_at_a_time():
+    """The step itself (not only the feed-forward inside it) is called per chunk in the
+    backward, so each chunk's graph is built and freed before the next."""
+    from modeling_reformer_zh.modeling_reformer_zh import ReformerZhFeedForwardStep
+    from modeling_reformer_zh.reversible import is_recomputing
+
     tester = ReformerZhModelTester()
-    torch.manual_seed(0)
-    whole = ReformerZhFeedForward(tester.get_config(chunk_size_feed_forward=0)).double()
-    chunked = ReformerZhFeedForward(tester.get_config(chunk_size_feed_forward=3)).double()
-    chunked.load_state_dict(whole.state_dict())
-    hidden = torch.randn(2, 11, 32, dtype=torch.float64, requires_grad=True)
-    expected = whole(hidden)
-    actual = chunked(hidden)
-    assert_close(actual, expected, atol=1e-12)
-    (grad_whole,) = torch.autograd.grad(expected.sum(), hidden)
-    (grad_chunked,) = torch.autograd.grad(actual.sum(), hidden)
-    assert_close(grad_chunked, grad_whole, atol=1e-12)
+    config, inputs = tester.prepare_config_and_inputs(chunk_size_feed_forward=3)
+    model = tester.build_model(config).train()
+    lengths = {"forward": [], "recompute": []}
+    for module in model.modules():
+        if isinstance(module, ReformerZhFeedForwardStep):
+            module.register_forward_hook(
+                lambda m, args, out: lengths["recompute" if is_recomputing() else "forward"].append(args[0].shape[1])
+            )
+    model(**inputs).loss.backward()
+    assert lengths["recompute"] and max(lengths["recompute"]) == 3, lengths
+    assert max(lengths["forward"]) == 16  # the forward runs the step on the whole sequence
 
 
 def test_axial_positions_factor_the_table():

@@ -51,6 +51,41 @@ def test_config_round_trip(tmp_path):
     assert loaded.is_encoder_decoder
 
 
+# A valid value other than the default for every `ReformerZhConfig.__init__` argument (checked
+# together: they form one valid config). A new argument must be added here.
+NON_DEFAULT_ARGUMENTS = dict(
+    vocab_size=101, hidden_size=48, num_attention_heads=3, attention_head_size=16, feed_forward_size=40,
+    hidden_act="relu", hidden_dropout_prob=0.2, attention_probs_dropout_prob=0.3,
+    encoder_attn_layers=["lsh", "full", "local"], decoder_attn_layers=["local", "lsh"], num_hashes=3,
+    num_buckets=[4, 8], hash_seed=7, lsh_attn_chunk_length=8, lsh_num_chunks_before=2, lsh_num_chunks_after=1,
+    local_attn_chunk_length=16, local_num_chunks_before=2, local_num_chunks_after=1, full_attn_threshold=32,
+    axial_pos_embds=False, axial_pos_shape=[16, 16], axial_pos_embds_dim=[16, 32], max_position_embeddings=256,
+    chunk_size_feed_forward=4, cross_attn_chunk_length=32, reversible=False, num_mem_kv=2, head_combine="mean",
+    pkm_layers=[1], decoder_pkm_layers=[0], pkm_mode="add", pkm_num_keys=16, pkm_topk=4, pkm_heads=2,
+    pkm_dim_key=32, pkm_query_norm="batch", pkm_sparse_gradients=True, layer_norm_eps=1e-6,
+    initializer_range=0.05, pad_token_id=1, bos_token_id=4, eos_token_id=5, decoder_start_token_id=6,
+    use_cache=False,
+)
+
+
+def test_every_argument_survives_construction_and_save_load(tmp_path):
+    import inspect
+
+    parameters = inspect.signature(ReformerZhConfig.__init__).parameters
+    # tie_word_embeddings=False is rejected by design; everything else must be covered
+    arguments = [name for name in parameters if name not in ("self", "kwargs", "tie_word_embeddings")]
+    assert sorted(NON_DEFAULT_ARGUMENTS) == sorted(arguments), "NON_DEFAULT_ARGUMENTS must cover every argument"
+    for name, value in NON_DEFAULT_ARGUMENTS.items():
+        default = parameters[name].default
+        assert value != (list(default) if isinstance(default, tuple) else default), f"{name}: give a non-default value"
+    config = ReformerZhConfig(**NON_DEFAULT_ARGUMENTS)
+    config.save_pretrained(tmp_path)
+    loaded = AutoConfig.from_pretrained(tmp_path)
+    for name, value in NON_DEFAULT_ARGUMENTS.items():
+        assert getattr(config, name) == value, f"{name}: constructed {getattr(config, name)!r}, given {value!r}"
+        assert getattr(loaded, name) == value, f"{name}: loaded {getattr(loaded, name)!r}, given {value!r}"
+
+
 def test_auto_classes_and_from_config():
     config = ReformerZhModelTester().get_config()
     assert isinstance(AutoModel.from_config(config), ReformerZhModel)

@@ -4,7 +4,10 @@ Queries and keys share one projection (shared-QK); keys are unit length. Each ha
 buckets the vectors by angular LSH (random rotation, argmax over [xR; -xR]), sorts them by
 (bucket, position), cuts the sorted sequence into chunks and lets every chunk attend to itself
 and its neighbours. Rounds are un-sorted and combined by the log-sum-exp of their logits, the
-round's share of the full softmax normaliser.
+round's share of the full softmax normaliser. A key that a query meets in m of the rounds has
+log(m) subtracted from its logit in each of them (paper, appendix A; trax's
+`allow_duplicate_attention=False`), and the persistent memory, met in every round, log(num_hashes):
+the combination is then exactly one softmax over the union of the keys the rounds found.
 
 Differences from transformers' Reformer:
 - padding tokens get a bucket of their own past the last real bucket, so they sort to the end
@@ -174,6 +177,35 @@ def take_rows(vectors: Tensor, index: Tensor) -> Tensor:
     return rows.view(*index.shape, head_size)
 
 
+def round_multiplicity(
+    token_chunks: Tensor, query_positions: Tensor, key_positions: Tensor, num_chunks_before: int, num_chunks_after: int
+) -> Tensor:
+    """In how many hash rounds each (query, key) pair of the sorted chunks meets.
+
+    Query i meets key j in round r when j's chunk in r lies in the look-around window of i's
+    chunk in r; masks depend on positions only, so an allowed pair is allowed in every round.
+
+    Args:
+        token_chunks: [b, h, n, s] the chunk each token sits in, per round.
+        query_positions: [b, h, n, C, c] token at each query slot; key_positions: [b, h, n, C, w]
+            token at each key slot (-1 past the edges).
+    Returns:
+        [b, h, n, C, c, w] uint8 counts in [1, n] (past-the-edge slots: 1, they are masked).
+    """
+    batch_size, num_heads, num_hashes, _ = token_chunks.shape
+    query_index = query_positions.reshape(batch_size, num_heads, -1)
+    key_index = key_positions.clamp_min(0).reshape(batch_size, num_heads, -1)
+    counts = torch.zeros(
+        *query_positions.shape, key_positions.shape[-1], dtype=torch.uint8, device=token_chunks.device
+    )
+    for other_round in range(num_hashes):
+        chunks = token_chunks[:, :, other_round]  # [b, h, s]
+        query_chunks = chunks.gather(2, query_index).view(query_positions.shape)[..., :, None]
+        key_chunks = chunks.gather(2, key_index).view(key_positions.shape)[..., None, :]
+        counts += (key_chunks >= query_chunks - num_chunks_before) & (key_chunks <= query_chunks + num_chunks_after)
+    return counts.clamp_min_(1)
+
+
 def lsh_attention(
     query_key: Tensor,
     value: Tensor,
@@ -191,8 +223,9 @@ def lsh_attention(
 ) -> Tensor:
     """Chunked attention over the bucket-sorted sequence, rounds combined by log-sum-exp.
 
-    Persistent `memory` joins every chunk of every round: like a key that every round finds,
-    it gets the same weight as in exact attention once the rounds are combined.
+    The result is the softmax over the union of the keys each query meets in any round (each
+    counted once, see `round_multiplicity`), plus the persistent `memory`, which joins every
+    chunk of every round and is counted once too.
 
     Args:
         query_key, value: [b, h, s, d], s a multiple of `chunk_length`.
@@ -234,6 +267,11 @@ def lsh_attention(
     if causal:
         allowed = allowed & (key_positions[..., None, :] <= query_positions[..., :, None])
     self_mask = key_positions[..., None, :] == query_positions[..., :, None]
+    multiplicity = None
+    if num_hashes > 1:
+        multiplicity = round_multiplicity(
+            unsort_index // chunk_length, query_positions, key_positions, num_chunks_before, num_chunks_after
+        )
 
     output, log_normalizer = masked_attention(
         sorted_queries,
@@ -246,6 +284,8 @@ def lsh_attention(
         training=training,
         return_log_normalizer=True,
         memory=memory,
+        key_multiplicity=multiplicity,
+        memory_multiplicity=num_hashes,
     )
     output = output.view(batch_size, num_heads, num_hashes, seq_length, head_size)
     log_normalizer = log_normalizer.view(batch_size, num_heads, num_hashes, seq_length)

@@ -6,6 +6,8 @@ window (chunks before + 1 + chunks after, times c), d head dim.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -133,6 +135,16 @@ def pad_to_multiple(tensor: Tensor, multiple: int, dim: int, value: float | int 
     return torch.cat([tensor, padding], dim=dim)
 
 
+def subtract_log_(logits: Tensor, counts: Tensor, num_slices: int = 8) -> None:
+    """logits -= log(counts), in place, a slice at a time: the float copy of the counts then
+    takes 1/num_slices of the logits' memory (the counts themselves are one byte each)."""
+    flat_logits, flat_counts = logits.view(-1, logits.shape[-1]), counts.reshape(-1, counts.shape[-1])
+    step = -(-flat_logits.shape[0] // num_slices)
+    for start in range(0, flat_logits.shape[0], step):
+        length = min(step, flat_logits.shape[0] - start)
+        flat_logits.narrow(0, start, length).sub_(flat_counts.narrow(0, start, length).to(logits.dtype).log_())
+
+
 def masked_attention(
     query: Tensor,
     key: Tensor,
@@ -145,6 +157,8 @@ def masked_attention(
     self_mask: Tensor | None = None,
     return_log_normalizer: bool = False,
     memory: PersistentMemory | None = None,
+    key_multiplicity: Tensor | None = None,
+    memory_multiplicity: int = 1,
 ) -> tuple[Tensor, Tensor | None]:
     """Softmax attention under an explicit mask; every attention kind ends here.
 
@@ -156,17 +170,27 @@ def masked_attention(
             its hash rounds (otherwise None, and one fused softmax is used).
         memory: persistent key/values every query also reads, always allowed; they share the
             softmax (and the log-normalizer) with the real keys.
+        key_multiplicity: integer tensor of the logits' shape [..., q, k], or None: in how many
+            of the attention passes that are later combined (LSH hash rounds) the query meets
+            this key. Its logit is lowered by log(multiplicity), so that after the combination
+            the key weighs as much as once in a single softmax (Kitaev et al. 2020, appendix A).
+        memory_multiplicity: the same for the memory keys, which every pass meets.
     Returns:
         The attended values [..., q, d] and the log-sum-exp of the logits [..., q] or None.
     """
     query = query * scale  # scale the smaller operand
     logits = torch.matmul(query, key.transpose(-1, -2))
+    if key_multiplicity is not None:
+        subtract_log_(logits, key_multiplicity)
     if self_mask is not None:
         logits = logits.masked_fill_(self_mask, self_mask_value(logits.dtype))
     logits = logits.masked_fill_(~allowed, mask_value(logits.dtype))
     if memory is not None:
         memory_keys, memory_values = memory.for_query(query)
-        logits = torch.cat([logits, torch.matmul(query, memory_keys.transpose(-1, -2))], dim=-1)
+        memory_logits = torch.matmul(query, memory_keys.transpose(-1, -2))
+        if memory_multiplicity > 1:
+            memory_logits = memory_logits - math.log(memory_multiplicity)
+        logits = torch.cat([logits, memory_logits], dim=-1)
     log_normalizer = None
     if return_log_normalizer:
         log_normalizer = torch.logsumexp(logits, dim=-1, keepdim=True)

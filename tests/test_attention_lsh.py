@@ -231,3 +231,113 @@ def test_factorised_hashing_is_the_mixed_radix_of_two_hashes():
     combined = hash_vectors(query_key, rotations, [4, 6])
     assert torch.equal(combined, first + 4 * second)
     assert combined.max() < 24 and len(combined.unique()) > 6
+
+
+def loop_lsh_reference(query_key, value, buckets, *, num_buckets, key_mask, causal, chunk_length, before, after,
+                       memory=None):
+    """LSH attention written out with loops, from given buckets [b, h, n, s].
+
+    Per round: sort by (bucket, position), padding in a bucket past the last; cut into chunks;
+    a query meets the keys of its chunk and of `before`/`after` neighbouring chunks of that round
+    (no wrap-around) that it may read (not itself, not padding, not the future when causal), its
+    own key (logit -1e4) only when it meets no other. Each met key j has log(m_ij) subtracted,
+    m_ij = the number of rounds in which the query meets it, the memory log(n); the round's
+    softmax gives an output and a log-normaliser Z_r; rounds are combined with softmax(Z) weights.
+    """
+    batch_size, num_heads, seq_length, head_size = query_key.shape
+    num_hashes = buckets.shape[2]
+    scale = head_size**-0.5
+    keys = query_key / query_key.norm(dim=-1, keepdim=True)
+    output = torch.zeros_like(value)
+    for b in range(batch_size):
+        real = [key_mask is None or bool(key_mask[b, t]) for t in range(seq_length)]
+        for h in range(num_heads):
+            chunk_of = []  # chunk_of[r][t]: chunk of token t in round r
+            for r in range(num_hashes):
+                bucket = [int(buckets[b, h, r, t]) if real[t] else num_buckets for t in range(seq_length)]
+                order = sorted(range(seq_length), key=lambda t: (bucket[t], t))
+                chunk = [0] * seq_length
+                for slot, token in enumerate(order):
+                    chunk[token] = slot // chunk_length
+                chunk_of.append(chunk)
+
+            def meets(r, i, j):
+                return -before <= chunk_of[r][j] - chunk_of[r][i] <= after
+
+            for i in range(seq_length):
+                readable = [j for j in range(seq_length) if j != i and real[j] and (not causal or j <= i)]
+                round_outputs, round_normalizers = [], []
+                for r in range(num_hashes):
+                    met = [j for j in readable if meets(r, i, j)]
+                    logits = [scale * query_key[b, h, i] @ keys[b, h, j]
+                              - math.log(sum(meets(s, i, j) for s in range(num_hashes))) for j in met]
+                    vectors = [value[b, h, j] for j in met]
+                    if not met:
+                        logits, vectors = [torch.tensor(-1e4, dtype=value.dtype)], [value[b, h, i]]
+                    if memory is not None:
+                        for slot in range(memory.keys.shape[1]):
+                            logits.append(scale * query_key[b, h, i] @ memory.keys[h, slot] - math.log(num_hashes))
+                            vectors.append(memory.values[h, slot])
+                    logits = torch.stack(logits)
+                    round_normalizers.append(torch.logsumexp(logits, 0))
+                    round_outputs.append((torch.softmax(logits, 0)[:, None] * torch.stack(vectors)).sum(0))
+                weights = torch.softmax(torch.stack(round_normalizers), 0)
+                output[b, h, i] = sum(w * o for w, o in zip(weights, round_outputs))
+    return output
+
+
+def union_attention(query_key, value, met_by_any_round, memory=None):
+    """What the corrected combination equals: one softmax over the keys any round found (and the
+    memory), each once. met_by_any_round: [b, h, s, s] bool."""
+    scale = query_key.shape[-1] ** -0.5
+    keys = query_key / query_key.norm(dim=-1, keepdim=True)
+    logits = scale * query_key @ keys.transpose(-1, -2)
+    logits = logits.masked_fill(~met_by_any_round, float("-inf"))
+    values = value
+    if memory is not None:
+        memory_logits = scale * torch.einsum("bhsd,hmd->bhsm", query_key, memory.keys.to(query_key.dtype))
+        logits = torch.cat([logits, memory_logits], dim=-1)
+        values = torch.cat([value, memory.values.to(value.dtype)[None].expand(value.shape[0], -1, -1, -1)], dim=2)
+    return torch.softmax(logits, -1) @ values
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("with_memory", [False, True])
+@pytest.mark.parametrize("num_hashes,after", [(2, 0), (3, 1)])
+def test_lsh_equals_the_loop_reference_on_given_buckets(causal, with_memory, num_hashes, after):
+    """Few buckets, small chunks: most pairs meet in several rounds, so counting a duplicate key
+    once per round, or weighting the rounds uniformly, moves the result."""
+    from modeling_reformer_zh.attention_utils import PersistentMemory
+
+    query_key, value = random_inputs(seed=5)
+    generator = torch.Generator().manual_seed(6)
+    buckets = torch.randint(0, 4, (2, 2, num_hashes, 16), generator=generator)
+    key_mask = torch.ones(2, 16, dtype=torch.bool)
+    key_mask[1, 13:] = False
+    memory = None
+    if with_memory:
+        memory = PersistentMemory(num_heads=2, num_slots=3, head_size=8).double()
+        torch.nn.init.normal_(memory.keys, generator=generator)
+        torch.nn.init.normal_(memory.values, generator=generator)
+    settings = dict(num_buckets=4, key_mask=key_mask, causal=causal, chunk_length=4, before=1, after=after)
+    expected = loop_lsh_reference(query_key, value, buckets, memory=memory, **settings)
+    actual = lsh_attention(query_key, value, buckets=buckets, num_buckets=4, key_mask=key_mask, causal=causal,
+                           chunk_length=4, num_chunks_before=1, num_chunks_after=after, dropout_p=0.0,
+                           training=False, memory=memory)
+    real = key_mask[:, None, :, None].expand(-1, 2, -1, -1)[..., 0]
+    assert_close(actual[real], expected[real], atol=1e-10)
+
+    # the union claim, for queries that meet at least one other key in some round
+    met = torch.zeros(2, 2, 16, 16, dtype=torch.bool)
+    for r in range(num_hashes):
+        order = (torch.where(key_mask[:, None, :], buckets[:, :, r], 4) * 16 + torch.arange(16)).argsort(-1)
+        chunk = order.argsort(-1) // 4
+        distance = chunk[..., None, :] - chunk[..., :, None]
+        met |= (distance >= -1) & (distance <= after)
+    met &= key_mask[:, None, None, :] & ~torch.eye(16, dtype=torch.bool)
+    if causal:
+        met &= torch.ones(16, 16).tril().bool()
+    union = union_attention(query_key, value, met, memory)
+    has_keys = met.any(-1) & real
+    assert has_keys.sum() > 0.75 * real.sum()  # the claim is checked on most queries
+    assert_close(actual[has_keys], union[has_keys], atol=1e-10)

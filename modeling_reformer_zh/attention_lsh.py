@@ -23,6 +23,7 @@ w look-around window, d head dim, r num_buckets / 2 rotations.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import torch
@@ -326,9 +327,12 @@ class ReformerZhLSHSelfAttention(nn.Module):
         self.head_combine = config.head_combine
         self.memory = PersistentMemory.from_config(config)
 
-    def forward(self, hidden_states: Tensor, attention_mask: Tensor | None = None, cache=None) -> Tensor:
+    def forward(
+        self, hidden_states: Tensor, attention_mask: Tensor | None = None, cache=None, routing: "LSHRouting | None" = None
+    ) -> Tensor:
         """hidden_states [b, s, hidden]; attention_mask [b, keys] bool (True = real) or None;
-        cache: a `DynamicCache` of this stack's self-attention (decoder only)."""
+        cache: a `DynamicCache` of this stack's self-attention (decoder only); routing: the
+        stack's `LSHRouting` for this forward (built here when None)."""
         query_key = split_heads(self.query_key(hidden_states), self.num_heads, self.head_size)
         value = split_heads(self.value(hidden_states), self.num_heads, self.head_size)
         seq_length = query_key.shape[2]
@@ -348,59 +352,54 @@ class ReformerZhLSHSelfAttention(nn.Module):
                 memory=self.memory,
             )
         else:
-            output = self._self_attention(query_key, value, attention_mask)
+            output = self._self_attention(query_key, value, attention_mask, routing)
         return self.output(combine_heads(output, self.head_combine))
 
-    def _self_attention(self, query_key: Tensor, value: Tensor, attention_mask: Tensor | None) -> Tensor:
-        """Exact attention for rows of at most `full_attn_threshold` real tokens, LSH for the rest.
-
-        Decided per row from its own number of real tokens, so that neither the path nor the bucket
-        count of a sequence depends on what else is in the batch.
-        """
-        batch_size, _, seq_length, _ = query_key.shape
-        if attention_mask is None:
-            real_lengths = [seq_length] * batch_size
-        else:
-            real_lengths = attention_mask.sum(dim=-1).tolist()
-        exact_rows = [i for i, length in enumerate(real_lengths) if length <= self.full_attn_threshold]
-        lsh_rows = [i for i, length in enumerate(real_lengths) if length > self.full_attn_threshold]
-
-        def select(tensor: Tensor | None, rows: list[int]) -> Tensor | None:
-            if tensor is None or len(rows) == batch_size:
-                return tensor  # every row: no copy (the long-input case)
-            return tensor[torch.tensor(rows, device=tensor.device)]
-
-        outputs = []
-        if exact_rows:
-            exact_query_key = select(query_key, exact_rows)
-            outputs.append(
-                exact_shared_qk_attention(
-                    exact_query_key,
-                    exact_query_key,
-                    select(value, exact_rows),
-                    query_positions=torch.arange(seq_length, device=query_key.device),
-                    key_mask=select(attention_mask, exact_rows),
-                    causal=self.is_causal,
-                    dropout_p=self.dropout_p,
-                    training=self.training,
-                    memory=self.memory,
-                )
+    def _self_attention(
+        self, query_key: Tensor, value: Tensor, attention_mask: Tensor | None, routing: "LSHRouting | None"
+    ) -> Tensor:
+        """Exact attention for rows of at most `full_attn_threshold` real tokens, LSH for the rest
+        (see `LSHRouting`)."""
+        if routing is None:  # a layer called on its own; the stacks route once for all layers
+            routing = LSHRouting.build(
+                attention_mask,
+                query_key.shape[2],
+                full_attn_threshold=self.full_attn_threshold,
+                chunk_length=self.chunk_length,
+                num_buckets=self.num_buckets,
             )
-        if lsh_rows:
-            outputs.append(
-                self._lsh(
-                    select(query_key, lsh_rows),
-                    select(value, lsh_rows),
-                    select(attention_mask, lsh_rows),
-                    [real_lengths[i] for i in lsh_rows],
-                )
-            )
-        if len(outputs) == 1:
-            return outputs[0]
-        order = torch.tensor(exact_rows + lsh_rows, device=query_key.device)
-        return torch.cat(outputs)[order.argsort()]
+        if routing.route == "exact":  # every row exact: no copies
+            return self._exact(query_key, value, attention_mask)
+        if routing.route == "lsh":  # every row LSH (the long-input case): no copies
+            return self._lsh(query_key, value, attention_mask, routing)
 
-    def _lsh(self, query_key: Tensor, value: Tensor, attention_mask: Tensor | None, real_lengths: list[int]) -> Tensor:
+        def select(tensor: Tensor | None, rows: Tensor) -> Tensor | None:
+            return None if tensor is None else tensor[rows]
+
+        exact = self._exact(
+            select(query_key, routing.exact_rows), select(value, routing.exact_rows),
+            select(attention_mask, routing.exact_rows),
+        )
+        lsh = self._lsh(
+            select(query_key, routing.lsh_rows), select(value, routing.lsh_rows),
+            select(attention_mask, routing.lsh_rows), routing,
+        )
+        return torch.cat([exact, lsh])[routing.restore_order]
+
+    def _exact(self, query_key: Tensor, value: Tensor, attention_mask: Tensor | None) -> Tensor:
+        return exact_shared_qk_attention(
+            query_key,
+            query_key,
+            value,
+            query_positions=torch.arange(query_key.shape[2], device=query_key.device),
+            key_mask=attention_mask,
+            causal=self.is_causal,
+            dropout_p=self.dropout_p,
+            training=self.training,
+            memory=self.memory,
+        )
+
+    def _lsh(self, query_key: Tensor, value: Tensor, attention_mask: Tensor | None, routing: "LSHRouting") -> Tensor:
         seq_length = query_key.shape[2]
         if seq_length % self.chunk_length:
             # Pad inside the layer (training included) and cut back; pads are masked keys.
@@ -409,33 +408,11 @@ class ReformerZhLSHSelfAttention(nn.Module):
             query_key = pad_to_multiple(query_key, self.chunk_length, dim=2)
             value = pad_to_multiple(value, self.chunk_length, dim=2)
             attention_mask = pad_to_multiple(attention_mask, self.chunk_length, dim=1, value=False)
-        # Rows may need different bucket counts (derived from each row's own length); hash each
-        # group of rows with its own rotations. Padding sorts after every real bucket of any group.
-        groups: dict[tuple[int, ...], list[int]] = {}
-        for row, length in enumerate(real_lengths):
-            padded_length = -(-length // self.chunk_length) * self.chunk_length
-            factors = self.num_buckets or derive_num_buckets(padded_length, self.chunk_length)
-            groups.setdefault(tuple(bucket_factors(factors)), []).append(row)
-        batch_size, num_heads, padded_length, _ = query_key.shape
-        buckets = torch.empty(batch_size, num_heads, self.num_hashes, padded_length, dtype=torch.long, device=query_key.device)
-        for factors, rows in sorted(groups.items()):
-            rotations = draw_rotations(
-                num_heads=self.num_heads,
-                head_size=self.head_size,
-                num_hashes=self.num_hashes,
-                num_buckets=list(factors),
-                seed=self.hash_seed,
-                device=query_key.device,
-                dtype=query_key.dtype,
-            )
-            index = torch.tensor(rows, device=query_key.device)
-            buckets[index] = hash_vectors(query_key[index], rotations, list(factors))
-        total_buckets = max(math.prod(factors) for factors in groups)
         output = lsh_attention(
             query_key,
             value,
-            buckets=buckets,
-            num_buckets=total_buckets,
+            buckets=self._buckets(query_key, routing),
+            num_buckets=routing.total_buckets,
             key_mask=attention_mask,
             causal=self.is_causal,
             chunk_length=self.chunk_length,
@@ -446,3 +423,117 @@ class ReformerZhLSHSelfAttention(nn.Module):
             memory=self.memory,
         )
         return output[:, :, :seq_length]
+
+    def _buckets(self, query_key: Tensor, routing: "LSHRouting") -> Tensor:
+        """[b, h, n, s] buckets of the LSH rows; each group of rows (one bucket count) is hashed
+        with its own rotations. Padding later sorts after every real bucket of any group.
+
+        The first call in a forward stores them in `routing`; the reversible backward's
+        recomputation reuses them instead of hashing the reconstructed inputs again: those differ
+        from the forward's in the last bits (in bf16 enough to move near-tied vectors to other
+        buckets), and the gradient must be that of the function the forward computed.
+        """
+        saved = routing.saved_buckets.get(self.layer_idx)
+        batch_size, _, padded_length, _ = query_key.shape
+        if saved is None:
+            buckets = torch.empty(
+                batch_size, self.num_heads, self.num_hashes, padded_length, dtype=torch.long, device=query_key.device
+            )
+        for factors, rows in routing.lsh_groups:
+            if saved is not None and self.hash_seed is not None:
+                break  # seeded rotations use a private generator: nothing to keep in step
+            # drawn even when the buckets are reused, so that the global generator (dropout masks
+            # after this point) advances exactly as in the forward
+            rotations = draw_rotations(
+                num_heads=self.num_heads,
+                head_size=self.head_size,
+                num_hashes=self.num_hashes,
+                num_buckets=list(factors),
+                seed=self.hash_seed,
+                device=query_key.device,
+                dtype=query_key.dtype,
+            )
+            if saved is None:
+                group_buckets = hash_vectors(query_key if rows is None else query_key[rows], rotations, list(factors))
+                if rows is None:
+                    buckets = group_buckets
+                else:
+                    buckets[rows] = group_buckets
+        if saved is None:
+            routing.saved_buckets[self.layer_idx] = buckets
+            return buckets
+        return saved
+
+
+@dataclasses.dataclass
+class LSHRouting:
+    """How every LSH layer of one stack treats each row of a batch, decided once per forward.
+
+    A row of at most `full_attn_threshold` real tokens takes exact attention, a longer one LSH,
+    with a bucket count derived from its own (padded) length unless `num_buckets` is fixed: so
+    neither the path nor the buckets of a sequence depend on what else is in the batch. The
+    decision needs the real lengths on the host: one synchronisation per stack (none without a
+    mask, or with a fixed bucket count and no threshold), not one per layer.
+
+    Attributes:
+        route: "exact" or "lsh" when every row takes that route (the layers then work on the
+            batch as it is), "mixed" otherwise.
+        exact_rows, lsh_rows: index tensors of the rows of each route ("mixed" only).
+        restore_order: puts [exact rows; LSH rows] back into batch order ("mixed" only).
+        lsh_groups: (bucket factors, rows among the LSH rows or None for all of them), in a fixed
+            order so the forward and the recomputation draw rotations alike.
+        total_buckets: the largest bucket count of any group (padding's bucket comes after it).
+        saved_buckets: layer index -> the [b, h, n, s] buckets it drew in this forward.
+    """
+
+    route: str
+    lsh_groups: list[tuple[tuple[int, ...], Tensor | None]]
+    total_buckets: int
+    exact_rows: Tensor | None = None
+    lsh_rows: Tensor | None = None
+    restore_order: Tensor | None = None
+    saved_buckets: dict[int, Tensor] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def build(
+        cls,
+        attention_mask: Tensor | None,
+        seq_length: int,
+        *,
+        full_attn_threshold: int,
+        chunk_length: int,
+        num_buckets: int | list[int] | None,
+    ) -> "LSHRouting":
+        """attention_mask [b, s] bool (True = real) or None."""
+        device = attention_mask.device if attention_mask is not None else None
+        needs_lengths = attention_mask is not None and (full_attn_threshold > 0 or num_buckets is None)
+        if not needs_lengths:
+            if seq_length <= full_attn_threshold and attention_mask is None:
+                return cls(route="exact", lsh_groups=[], total_buckets=0)
+            factors = num_buckets or derive_num_buckets(round_up(seq_length, chunk_length), chunk_length)
+            factors = tuple(bucket_factors(factors))
+            return cls(route="lsh", lsh_groups=[(factors, None)], total_buckets=math.prod(factors))
+        lengths = attention_mask.sum(dim=-1).tolist()
+        exact = [row for row, length in enumerate(lengths) if length <= full_attn_threshold]
+        lsh = [row for row, length in enumerate(lengths) if length > full_attn_threshold]
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for position, row in enumerate(lsh):
+            factors = num_buckets or derive_num_buckets(round_up(lengths[row], chunk_length), chunk_length)
+            groups.setdefault(tuple(bucket_factors(factors)), []).append(position)
+        as_index = lambda rows: torch.tensor(rows, device=device)  # noqa: E731
+        lsh_groups = [(f, None if len(rows) == len(lsh) else as_index(rows)) for f, rows in sorted(groups.items())]
+        total_buckets = max((math.prod(f) for f in groups), default=0)
+        if not exact or not lsh:
+            return cls(route="exact" if exact else "lsh", lsh_groups=lsh_groups, total_buckets=total_buckets)
+        return cls(
+            route="mixed",
+            lsh_groups=lsh_groups,
+            total_buckets=total_buckets,
+            exact_rows=as_index(exact),
+            lsh_rows=as_index(lsh),
+            restore_order=as_index(exact + lsh).argsort(),
+        )
+
+
+def round_up(length: int, multiple: int) -> int:
+    return -(-length // multiple) * multiple

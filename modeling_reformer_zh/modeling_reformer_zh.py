@@ -10,6 +10,7 @@ final LayerNorm, is the stack's output.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from transformers.modeling_outputs import BaseModelOutput, Seq2SeqLMOutput, Seq2
 from .attention_cross import ReformerZhCrossAttention
 from .attention_full import ReformerZhFullSelfAttention
 from .attention_local import ReformerZhLocalSelfAttention
-from .attention_lsh import ReformerZhLSHSelfAttention
+from .attention_lsh import LSHRouting, ReformerZhLSHSelfAttention
 from .cache_reformer_zh import OUTPUT_CACHE_FIELD, new_generation_cache
 from .configuration_reformer_zh import ReformerZhConfig
 from .embeddings import ReformerZhAxialPositionEmbeddings, ReformerZhEmbeddings
@@ -48,10 +49,12 @@ class ReformerZhSelfAttentionStep(nn.Module):
         self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.attention = SELF_ATTENTION_CLASSES[kind](config, layer_idx, is_causal)
         self.dropout_p = config.hidden_dropout_prob
+        self.is_lsh = kind == "lsh"
 
     def forward(self, hidden_states: Tensor, context: StepContext) -> Tensor:
         cache = context.cache.self_attention_cache if context.cache is not None else None
-        output = self.attention(self.layer_norm(hidden_states), context.attention_mask, cache)
+        routing = {"routing": context.lsh_routing} if self.is_lsh else {}
+        output = self.attention(self.layer_norm(hidden_states), context.attention_mask, cache, **routing)
         return nn.functional.dropout(output, p=self.dropout_p, training=self.training)
 
 
@@ -227,11 +230,21 @@ class ReformerZhStack(nn.Module):
         num_layers = len(config.decoder_attn_layers if is_decoder else config.encoder_attn_layers)
         self.layers = nn.ModuleList(layer_class(config, index) for index in range(num_layers))
         self.final_layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.has_lsh = "lsh" in (config.decoder_attn_layers if is_decoder else config.encoder_attn_layers)
 
     def steps(self) -> list[nn.Module]:
         return [step for layer in self.layers for step in layer.steps()]
 
     def run(self, hidden_states: Tensor, context: StepContext) -> Tensor:
+        if self.has_lsh and context.cache is None:  # cached decoding attends exactly: no routing
+            routing = LSHRouting.build(
+                context.attention_mask,
+                hidden_states.shape[1],
+                full_attn_threshold=self.config.full_attn_threshold,
+                chunk_length=self.config.lsh_attn_chunk_length,
+                num_buckets=self.config.num_buckets,
+            )
+            context = dataclasses.replace(context, lsh_routing=routing)
         a, b = run_stack(self.steps(), hidden_states, context, reversible=self.config.reversible)
         return self.final_layer_norm((a + b) / 2)
 

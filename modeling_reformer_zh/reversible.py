@@ -41,12 +41,16 @@ class StepContext:
     encoder_hidden_states: [b, S, hidden] for cross-attention steps, or None.
     encoder_attention_mask: [b, S] bool, or None.
     cache: the generation cache (`EncoderDecoderCache`), never present in a reversible pass.
+    lsh_routing: the stack's `LSHRouting` (attention_lsh.py) for this forward: which rows take
+        LSH, decided once for all layers, and the buckets each LSH layer drew, which the
+        reversible recomputation reuses. None where the stack has no LSH layer.
     """
 
     attention_mask: Tensor | None = None
     encoder_hidden_states: Tensor | None = None
     encoder_attention_mask: Tensor | None = None
     cache: Any = None
+    lsh_routing: Any = None
 
 
 class _RecomputingFlag(threading.local):

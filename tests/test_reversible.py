@@ -144,3 +144,78 @@ def test_chunked_feed_forward_replays_dropout_chunk_by_chunk():
     assert_close(reversible.loss, plain.loss, atol=1e-10)
     for name, grad in plain_grads.items():
         assert_close(reversible_grads[name], grad, atol=1e-8, msg=name)
+
+
+def record_lsh_buckets(monkeypatch):
+    """Patch lsh_attention to record the buckets it is given, in the forward and in the recompute."""
+    from modeling_reformer_zh import attention_lsh
+    from modeling_reformer_zh.reversible import is_recomputing
+
+    recorded = {"forward": [], "recompute": []}
+    original = attention_lsh.lsh_attention
+
+    def recording(*args, buckets, **kwargs):
+        recorded["recompute" if is_recomputing() else "forward"].append(buckets.clone())
+        return original(*args, buckets=buckets, **kwargs)
+
+    monkeypatch.setattr(attention_lsh, "lsh_attention", recording)
+    return recorded
+
+
+def test_recompute_uses_the_forward_buckets_under_bf16_autocast(monkeypatch):
+    """bf16 reconstructions differ from the forward's inputs in the last bits; with large
+    weights, re-hashing them would move vectors to other buckets."""
+    recorded = record_lsh_buckets(monkeypatch)
+    # re-hashing would move 1,756 of the bottom layer's 2,048 buckets here (measured)
+    tester = ReformerZhModelTester(encoder_attn_layers=["lsh"] * 8, num_hashes=2, hash_seed=None,
+                                   initializer_range=0.3, full_attn_threshold=0, hidden_size=64,
+                                   axial_pos_embds_dim=[8, 56], axial_pos_shape=[16, 16], max_position_embeddings=256)
+    tester.seq_length = 256
+    config, inputs = tester.prepare_config_and_inputs()
+    model = tester.build_model(config).train()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = model(**inputs).loss
+    loss.backward()
+    assert len(recorded["forward"]) == len(recorded["recompute"]) == 8
+    for layer, (forward, recompute) in enumerate(zip(recorded["forward"], reversed(recorded["recompute"]))):
+        assert torch.equal(forward, recompute), f"layer {layer}: {(forward != recompute).sum()} buckets differ"
+
+
+def test_routing_is_decided_once_per_stack(monkeypatch):
+    """One LSHRouting per stack and forward (one host sync), none rebuilt by the recompute."""
+    from modeling_reformer_zh import attention_lsh
+
+    builds = []
+    original = attention_lsh.LSHRouting.build.__func__
+    monkeypatch.setattr(attention_lsh.LSHRouting, "build",
+                        classmethod(lambda cls, *a, **k: builds.append(1) or original(cls, *a, **k)))
+    tester = ReformerZhModelTester(**LSH_EVERYWHERE)
+    config, inputs = tester.prepare_config_and_inputs()
+    inputs["attention_mask"][1, 12:] = 0
+    tester.build_model(config).train()(**inputs).loss.backward()
+    assert len(builds) == 2  # encoder and decoder, each with one LSH layer
+
+
+def test_recomputing_flag_is_per_thread():
+    import threading
+
+    from modeling_reformer_zh.reversible import is_recomputing, recomputing
+
+    seen = []
+    with recomputing():
+        thread = threading.Thread(target=lambda: seen.append(is_recomputing()))
+        thread.start()
+        thread.join()
+        assert is_recomputing()
+    assert seen == [False] and not is_recomputing()
+
+
+def test_replay_on_a_device_type_without_generator_state_fails_clearly(monkeypatch):
+    from modeling_reformer_zh.reversible import GeneratorState
+
+    class NoGenerator:  # a device module without get_rng_state / set_rng_state
+        pass
+
+    monkeypatch.setattr(torch, "get_device_module", lambda device_type: NoGenerator())
+    with pytest.raises(RuntimeError, match="cannot replay.*'meta'.*reversible=False"):
+        GeneratorState([torch.device("meta")])

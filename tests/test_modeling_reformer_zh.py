@@ -119,13 +119,27 @@ def test_generate_really_uses_the_cache():
     assert decoder_lengths == [1, 2, 3, 4, 5, 6]
 
 
-def test_sampling_runs():
+def test_sampling_equals_a_hand_written_top_k_sampler():
+    """generate(do_sample, top_k) against a loop: full forward on the prefix, keep the top k
+    logits, softmax, torch.multinomial from the same generator state."""
     tester = ReformerZhModelTester()
     config, inputs = tester.prepare_config_and_inputs()
     model = tester.build_model(config).eval()
     torch.manual_seed(0)
-    out = model.generate(input_ids=inputs["input_ids"], max_new_tokens=5, do_sample=True, top_k=10, eos_token_id=None)
-    assert out.shape == (2, 6)
+    sampled = model.generate(input_ids=inputs["input_ids"], max_new_tokens=5, do_sample=True, top_k=10,
+                             eos_token_id=None, temperature=1.0, top_p=1.0)
+    torch.manual_seed(0)
+    prefix = torch.full((2, 1), config.decoder_start_token_id)
+    with torch.no_grad():
+        for _ in range(5):
+            logits = model(input_ids=inputs["input_ids"], decoder_input_ids=prefix, use_cache=False).logits[:, -1]
+            kth = logits.topk(10, dim=-1).values[:, -1:]
+            probs = torch.softmax(logits.masked_fill(logits < kth, float("-inf")), dim=-1)
+            prefix = torch.cat([prefix, torch.multinomial(probs, num_samples=1)], dim=1)
+    assert torch.equal(sampled, prefix), (sampled, prefix)
+    torch.manual_seed(1)
+    other = model.generate(input_ids=inputs["input_ids"], max_new_tokens=5, do_sample=True, top_k=10, eos_token_id=None)
+    assert not torch.equal(other, sampled)  # it does sample
 
 
 def test_padded_and_unpadded_inputs_agree_and_batches_are_independent():
@@ -214,9 +228,15 @@ def test_torch_compile_forward_and_training_step(backend):
         actual = torch.compile(model, backend=backend)(**inputs).logits
     assert_close(actual, expected, atol=1e-5)
     model.train()
+    eager_loss = model(**inputs).loss
+    eager_loss.backward()
+    eager_grads = {name: p.grad.clone() for name, p in model.named_parameters()}
+    model.zero_grad(set_to_none=True)
     loss = torch.compile(model, backend=backend)(**inputs).loss
     loss.backward()
-    assert torch.isfinite(loss) and model.lm_head.weight.grad is not None
+    assert_close(loss, eager_loss, atol=1e-5)
+    for name, grad in eager_grads.items():
+        assert_close(dict(model.named_parameters())[name].grad, grad, atol=1e-5, msg=name)
 
 
 def test_base_model_returns_decoder_states():

@@ -159,8 +159,13 @@ def masked_attention(
     memory: PersistentMemory | None = None,
     key_multiplicity: Tensor | None = None,
     memory_multiplicity: int = 1,
+    fused: bool = True,
 ) -> tuple[Tensor, Tensor | None]:
     """Softmax attention under an explicit mask; every attention kind ends here.
+
+    Where neither the log-normaliser nor multiplicities are asked for (every kind but LSH), it
+    runs as one `scaled_dot_product_attention` (`fused_masked_attention`), which never stores the
+    [q, k] probabilities; `fused=False` forces the explicit softmax (the reference in tests).
 
     Args:
         query: [..., q, d]; key, value: [..., k, d].
@@ -178,6 +183,12 @@ def masked_attention(
     Returns:
         The attended values [..., q, d] and the log-sum-exp of the logits [..., q] or None.
     """
+    if fused and not return_log_normalizer and key_multiplicity is None:
+        output = fused_masked_attention(
+            query, key, value, allowed, scale=scale, dropout_p=dropout_p if training else 0.0,
+            self_mask=self_mask, memory=memory,
+        )
+        return output, None
     query = query * scale  # scale the smaller operand
     logits = torch.matmul(query, key.transpose(-1, -2))
     if key_multiplicity is not None:
@@ -204,6 +215,72 @@ def masked_attention(
         probs, memory_probs = probs.split([key.shape[-2], memory_values.shape[-2]], dim=-1)
         return torch.matmul(probs, value) + torch.matmul(memory_probs, memory_values), log_normalizer
     return torch.matmul(probs, value), log_normalizer
+
+
+def fused_masked_attention(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    allowed: Tensor,
+    *,
+    scale: float,
+    dropout_p: float,
+    self_mask: Tensor | None = None,
+    memory: PersistentMemory | None = None,
+) -> Tensor:
+    """`masked_attention` as one `torch.nn.functional.scaled_dot_product_attention` call.
+
+    The mask becomes an additive bias of the same values the explicit path writes into the
+    logits (0, `self_mask_value` at a shared-QK query's own key, `mask_value` where forbidden:
+    finite, so a row with every key forbidden stays uniform instead of NaN). SDPA's fused CPU
+    and GPU kernels take 4-d inputs [N, H, q, d] with a mask broadcast over H, so the leading
+    dims are rearranged: those along which the mask varies become N, those it broadcasts
+    over (heads, and for local attention the queries of a chunk) become H, and the bias is
+    never expanded to the full [..., q, k].
+    """
+    if memory is not None:  # memory keys join every query's keys, always allowed
+        memory_keys, memory_values = memory.for_query(query)
+        leading = torch.broadcast_shapes(key.shape[:-2], memory_keys.shape[:-2])
+        key = torch.cat([key.expand(*leading, *key.shape[-2:]), memory_keys.expand(*leading, *memory_keys.shape[-2:])], -2)
+        value = torch.cat(
+            [value.expand(*leading, *value.shape[-2:]), memory_values.expand(*leading, *memory_values.shape[-2:])], -2
+        )
+    num_queries, num_keys = query.shape[-2], key.shape[-2]
+    mask_shape = torch.broadcast_shapes(allowed.shape, self_mask.shape if self_mask is not None else (1, 1))
+    bias = torch.zeros(mask_shape, dtype=query.dtype, device=query.device)
+    if self_mask is not None:
+        bias = bias.masked_fill_(self_mask, self_mask_value(query.dtype))
+    bias = bias.masked_fill_(~allowed, mask_value(query.dtype))
+    if memory is not None:
+        bias = torch.cat([bias, bias.new_zeros(*bias.shape[:-1], num_keys - bias.shape[-1])], dim=-1)
+    else:
+        # A query with every key forbidden reads the uniform mean of the values (as in the
+        # explicit path), which depends neither on the query nor on the keys. A row of huge
+        # biases would get that mean but not its gradient (the kernels' log-sum-exp absorbs
+        # log(k)): such a row gets a zero query and a zero bias instead, which is exact.
+        no_key = ~allowed.any(dim=-1, keepdim=True)
+        bias = bias.masked_fill_(no_key, 0.0)
+        query = query.masked_fill(no_key, 0.0)
+
+    leading = torch.broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2], bias.shape[:-2])
+    bias_leading = (1,) * (len(leading) - (bias.dim() - 2)) + tuple(bias.shape[:-2])
+    varying = [i for i, size in enumerate(bias_leading) if size > 1]
+    broadcast = [i for i, size in enumerate(bias_leading) if size == 1]
+    order = varying + broadcast
+    num_varying = math.prod(leading[i] for i in varying)
+
+    def to_4d(tensor: Tensor) -> Tensor:  # [..., n, d] -> [N, H, n, d]
+        tensor = tensor.expand(*leading, *tensor.shape[-2:]).permute(*order, len(leading), len(leading) + 1)
+        return tensor.reshape(num_varying, -1, *tensor.shape[-2:])
+
+    bias_4d = bias.reshape(*bias_leading, *bias.shape[-2:]).permute(*order, len(leading), len(leading) + 1)
+    bias_4d = bias_4d.reshape(num_varying, 1, *bias.shape[-2:])
+    output = torch.nn.functional.scaled_dot_product_attention(
+        to_4d(query), to_4d(key), to_4d(value), attn_mask=bias_4d, dropout_p=dropout_p, scale=scale
+    )
+    permuted_shape = [leading[i] for i in order] + [num_queries, value.shape[-1]]
+    inverse = sorted(range(len(order)), key=order.__getitem__)
+    return output.reshape(permuted_shape).permute(*inverse, len(leading), len(leading) + 1)
 
 
 class QueryKeyValueAttention(torch.nn.Module):

@@ -8,15 +8,24 @@ from pathlib import Path
 import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils.flop_counter import flop_registry
+from torch.utils.flop_counter import flop_registry, sdpa_backward_flop_count, sdpa_flop_count
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 import scaling  # noqa: E402
 
 
+def cpu_flash_attention_flops(func, args) -> int | None:
+    """torch's SDPA formulas for its CPU flash-attention kernels, which flop_registry lacks."""
+    if func is torch.ops.aten._scaled_dot_product_flash_attention_for_cpu.default:
+        return sdpa_flop_count(args[0].shape, args[1].shape, args[2].shape)
+    if func is torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward.default:
+        return sdpa_backward_flop_count(args[0].shape, args[1].shape, args[2].shape, args[3].shape)
+    return None
+
+
 class CountFlops(TorchDispatchMode):
-    """Sums torch's own FLOP formulas (mm, bmm, addmm, ...) over every op a step dispatches."""
+    """Sums torch's own FLOP formulas (mm, bmm, addmm, SDPA, ...) over every op a step dispatches."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -25,7 +34,9 @@ class CountFlops(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
-        if func._overloadpacket in flop_registry:
+        if (flops := cpu_flash_attention_flops(func, args)) is not None:
+            self.flops += flops
+        elif func._overloadpacket in flop_registry:
             self.flops += flop_registry[func._overloadpacket](*args, **kwargs, out_val=out)
         return out
 

@@ -191,20 +191,26 @@ def round_multiplicity(
         query_positions: [b, h, n, C, c] token at each query slot; key_positions: [b, h, n, C, w]
             token at each key slot (-1 past the edges).
     Returns:
-        [b, h, n, C, c, w] uint8 counts in [1, n] (past-the-edge slots: 1, they are masked).
+        [b, h, n, C, c, w] uint8 counts in [1, n] (past-the-edge slots hold some count: they
+        are masked anyway).
     """
     batch_size, num_heads, num_hashes, _ = token_chunks.shape
-    query_index = query_positions.reshape(batch_size, num_heads, -1)
-    key_index = key_positions.clamp_min(0).reshape(batch_size, num_heads, -1)
-    counts = torch.zeros(
-        *query_positions.shape, key_positions.shape[-1], dtype=torch.uint8, device=token_chunks.device
-    )
-    for other_round in range(num_hashes):
-        chunks = token_chunks[:, :, other_round]  # [b, h, s]
-        query_chunks = chunks.gather(2, query_index).view(query_positions.shape)[..., :, None]
-        key_chunks = chunks.gather(2, key_index).view(key_positions.shape)[..., None, :]
-        counts += (key_chunks >= query_chunks - num_chunks_before) & (key_chunks <= query_chunks + num_chunks_after)
-    return counts.clamp_min_(1)
+    # A slot's own round always meets it (that is how it got into the window): start at 1 and
+    # test the other rounds only.
+    counts = torch.ones(*query_positions.shape, key_positions.shape[-1], dtype=torch.uint8, device=token_chunks.device)
+    for this_round in range(num_hashes):
+        query_index = query_positions[:, :, this_round].reshape(batch_size, num_heads, -1)
+        key_index = key_positions[:, :, this_round].clamp_min(0).reshape(batch_size, num_heads, -1)
+        for other_round in range(num_hashes):
+            if other_round == this_round:
+                continue
+            chunks = token_chunks[:, :, other_round]  # [b, h, s]
+            query_chunks = chunks.gather(2, query_index).view(query_positions[:, :, this_round].shape)[..., :, None]
+            key_chunks = chunks.gather(2, key_index).view(key_positions[:, :, this_round].shape)[..., None, :]
+            counts[:, :, this_round] += (key_chunks >= query_chunks - num_chunks_before) & (
+                key_chunks <= query_chunks + num_chunks_after
+            )
+    return counts
 
 
 def lsh_attention(

@@ -234,9 +234,10 @@ def fused_masked_attention(
     logits (0, `self_mask_value` at a shared-QK query's own key, `mask_value` where forbidden:
     finite, so a row with every key forbidden stays uniform instead of NaN). SDPA's fused CPU
     and GPU kernels take 4-d inputs [N, H, q, d] with a mask broadcast over H, so the leading
-    dims are rearranged: those along which the mask varies become N, those it broadcasts
-    over (heads, and for local attention the queries of a chunk) become H, and the bias is
-    never expanded to the full [..., q, k].
+    dims are rearranged: a mask with one row for all queries is expanded over the leading dims
+    (which all become N, so q, k, v keep their layout); otherwise the dims along which the mask
+    varies become N and those it broadcasts over become H, and the bias is never expanded to
+    the full [..., q, k].
     """
     if memory is not None:  # memory keys join every query's keys, always allowed
         memory_keys, memory_values = memory.for_query(query)
@@ -263,6 +264,10 @@ def fused_masked_attention(
         query = query.masked_fill(no_key, 0.0)
 
     leading = torch.broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2], bias.shape[:-2])
+    if bias.shape[-2] == 1:
+        # One mask row for all queries (every non-causal kind): expanding it over the leading
+        # dims costs leading x k values and lets q, k, v keep their layout (no copies).
+        bias = bias.expand(*leading, *bias.shape[-2:])
     bias_leading = (1,) * (len(leading) - (bias.dim() - 2)) + tuple(bias.shape[:-2])
     varying = [i for i, size in enumerate(bias_leading) if size > 1]
     broadcast = [i for i, size in enumerate(bias_leading) if size == 1]

@@ -298,7 +298,8 @@ def lsh_attention(
     log_normalizer = log_normalizer.view(batch_size, num_heads, num_hashes, seq_length)
     output = take_rows(output, unsort_index)
     log_normalizer = log_normalizer.gather(3, unsort_index)
-    # Round r attended with normaliser Z_r; its share of the union is Z_r / sum(Z) (paper, eq. 4-6).
+    # Round r attended with normaliser Z_r (duplicates discounted); its share of the union is
+    # Z_r / sum(Z) (paper, eq. 4-6 and appendix A).
     round_weights = torch.softmax(log_normalizer, dim=2)
     return (output * round_weights[..., None]).sum(dim=2)
 

@@ -51,7 +51,8 @@ class ReformerZhConfig(PretrainedConfig):
             above `full_attn_threshold` but decodes with the cache by exact shared-QK attention
             over the prefix (the attention LSH approximates).
         num_hashes (`int`, defaults to 2): LSH hash rounds; rounds are combined by the
-            log-sum-exp of their attention logits.
+            log-sum-exp of their attention logits, a key found by several rounds counted once
+            (paper, appendix A), so the result is one softmax over the union of the keys found.
         num_buckets (`int` or `list[int]`, *optional*): LSH buckets per round (even), or two even
             factors whose product is the bucket count (factorised hashing, cheaper for many
             buckets). `None` derives it from the (padded) input length: the next power of two

@@ -12,6 +12,8 @@ The flags are those of transformers' summarization example (`run_summarization.p
     python scripts/train.py --model_name_or_path outputs/lcsts --train_file ... --do_train
 
 Runs unchanged under `torchrun --nproc_per_node N` and `accelerate launch` (DDP; gloo on CPU).
+On the command line it first picks an allocator that reuses freed memory (scripts/allocator.py:
+re-executes under jemalloc when installed, else tunes glibc; REFORMER_ZH_ALLOCATOR=system skips it).
 Without any data flag it uses the embedded sample (data/sample/). Bad input fails before any
 training starts, with a message that says what was found and how to fix it.
 """
@@ -30,6 +32,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
+if __name__ == "__main__":  # before torch allocates anything: may re-execute under jemalloc
+    from allocator import configure_allocator
+
+    configure_allocator()
+
 import datasets  # noqa: E402
 import torch  # noqa: E402
 import transformers  # noqa: E402
@@ -37,12 +44,12 @@ from transformers import (  # noqa: E402
     AutoConfig,
     AutoModelForSeq2SeqLM,
     AutoTokenizer,
-    DataCollatorForSeq2Seq,
     HfArgumentParser,
     Seq2SeqTrainer,
     Seq2SeqTrainingArguments,
 )
 
+from collator import ReformerZhSeq2SeqCollator  # noqa: E402
 import modeling_reformer_zh  # noqa: E402,F401  (registers the Auto classes)
 from modeling_reformer_zh import ReformerZhConfig  # noqa: E402
 from modeling_reformer_zh.product_key_memory import memory_usage, product_key_memories  # noqa: E402
@@ -229,7 +236,7 @@ def load_model(model_args: ModelArguments, tokenizer):
 
 
 def chunk_multiple(config: ReformerZhConfig) -> int:
-    """Pad batches to a multiple of every chunk length the layers use (no internal padding)."""
+    """The encoder input's length multiple: every chunk length its layers use (labels: see the collator)."""
     lengths = [config.local_attn_chunk_length if kind == "local" else config.lsh_attn_chunk_length
                for kind in config.encoder_attn_layers if kind != "full"]
     return math.lcm(*lengths) if lengths else 8
@@ -352,9 +359,7 @@ def main(argv: list[str] | None = None) -> dict:
     eval_dataset = prepare("validation", data_args.max_eval_samples)[1] if training_args.do_eval else None
     test_raw, test_dataset = prepare("test", data_args.max_predict_samples) if training_args.do_predict else (None, None)
 
-    collator = DataCollatorForSeq2Seq(
-        tokenizer, model=model, label_pad_token_id=-100, pad_to_multiple_of=chunk_multiple(config)
-    )
+    collator = ReformerZhSeq2SeqCollator(tokenizer, model=model, pad_to_multiple_of=chunk_multiple(config))
 
     def decode_pairs(eval_prediction):
         predictions, labels = eval_prediction.predictions, eval_prediction.label_ids

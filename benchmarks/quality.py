@@ -37,7 +37,11 @@ DATA = ROOT.parent / "shared" / "data" / "lcsts"
 
 
 def read_jsonl(path: Path, limit: int | None = None) -> list[dict]:
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    """Rows of a .jsonl file, gzip/bz2/xz-compressed or not (`open_decompressed`)."""
+    from tokenization.build_vocab import open_decompressed
+
+    with open_decompressed(path) as handle:
+        rows = [json.loads(line) for line in handle.read().decode("utf-8").splitlines() if line.strip()]
     return rows[:limit] if limit else rows
 
 

@@ -55,7 +55,7 @@ import modeling_reformer_zh  # noqa: E402,F401  (registers the Auto classes)
 from modeling_reformer_zh import ReformerZhConfig  # noqa: E402
 from modeling_reformer_zh.product_key_memory import memory_usage, product_key_memories  # noqa: E402
 from rouge_zh import rouge_scores  # noqa: E402
-from tokenization.build_vocab import DATA_FORMATS, build_tokenizer, check_utf8  # noqa: E402
+from tokenization.build_vocab import build_tokenizer, check_utf8, data_format_of  # noqa: E402
 
 logger = logging.getLogger("train")
 SAMPLE_DIR = ROOT / "data" / "sample"
@@ -172,9 +172,9 @@ def load_raw_datasets(data_args: DataArguments, files: dict[str, str]) -> datase
                 raise FileNotFoundError(f"{flag} {path} does not exist.")
             if file.stat().st_size == 0:
                 raise ValueError(f"{flag} {path} is empty.")
-            data_format = DATA_FORMATS.get(file.suffix.lower())
+            data_format = data_format_of(file)
             if data_format not in ("json", "csv"):
-                raise ValueError(f"{flag} {path}: use a .jsonl, .json or .csv file.")
+                raise ValueError(f"{flag} {path}: use a .jsonl, .json or .csv file (or one of them gzipped: .jsonl.gz).")
             check_utf8(file, flag)
             raw[split] = datasets.load_dataset(data_format, data_files=str(file), split="train")
     for split, dataset in raw.items():

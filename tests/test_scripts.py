@@ -132,16 +132,30 @@ def write_jsonl(path: Path, rows: list[dict]) -> str:
         ("missing_columns", r"columns \['title', 'body'\], not \['document', 'summary'\]"),
         ("empty_file", r"--train_file .* is empty"),
         ("not_utf8", r"not UTF-8 .*offset"),
+        ("gzipped_not_utf8", r"not UTF-8 .*offset 14 of the decompressed text"),
+        ("damaged_gzip", r"train.jsonl.gz cannot be decompressed .*gzip -t"),
+        ("unknown_extension", r"--train_file .*train.parquet: use a .jsonl, .json or .csv file \(or one of them gzipped"),
         ("empty_summaries", r"summary column 'summary' .* is empty"),
         ("too_long", r"--max_source_length 5000 exceeds the model's max_position_embeddings \(1024\)"),
         ("nothing_to_do", r"nothing to do"),
     ],
 )
 def test_bad_input_fails_before_training(tmp_path, case, pattern):
+    import gzip
+
     good = [{"document": "医院开设夜间儿科门诊。", "summary": "夜间门诊"}] * 4
     train_file = tmp_path / "train.jsonl"
     extra = []
-    if case == "missing_columns":
+    if case == "gzipped_not_utf8":
+        train_file = tmp_path / "train.jsonl.gz"
+        train_file.write_bytes(gzip.compress('{"document": "'.encode() + "中文".encode("gb18030") + b'"}\n'))
+    elif case == "damaged_gzip":
+        train_file = tmp_path / "train.jsonl.gz"
+        train_file.write_bytes(gzip.compress(b'{"document": "a", "summary": "b"}\n' * 50)[:40])
+    elif case == "unknown_extension":
+        train_file = tmp_path / "train.parquet"
+        train_file.write_bytes(b"PAR1")
+    elif case == "missing_columns":
         write_jsonl(train_file, [{"title": "a", "body": "b"}])
     elif case == "empty_file":
         train_file.write_text("")
@@ -156,6 +170,24 @@ def test_bad_input_fails_before_training(tmp_path, case, pattern):
     with pytest.raises((ValueError, FileNotFoundError), match=pattern):
         train.main(TINY + ["--output_dir", str(tmp_path / "out"), "--train_file", str(train_file), *do, *extra])
     assert not (tmp_path / "out" / "model.safetensors").exists()
+
+
+def test_gzipped_json_lines_train_like_plain_ones(tmp_path):
+    """.jsonl.gz (the xwlb files) as `datasets` reads them: the tokenizer built from the gzipped
+    file equals the one built from the plain file, and training runs on it."""
+    import gzip
+
+    plain = ROOT / "data" / "sample" / "train.jsonl"
+    gzipped = tmp_path / "train.jsonl.gz"
+    gzipped.write_bytes(gzip.compress(plain.read_bytes()))
+    runs = {}
+    for name, path in (("plain", plain), ("gzipped", gzipped)):
+        output = tmp_path / name
+        train.main(TINY + ["--output_dir", str(output), "--train_file", str(path), "--do_train", "--max_steps", "2",
+                           "--save_strategy", "no"])
+        runs[name] = (output / "tokenizer" / "vocab.txt").read_text(encoding="utf-8")
+    assert runs["gzipped"] == runs["plain"] and len(runs["plain"].splitlines()) > 100
+    assert (tmp_path / "gzipped" / "model.safetensors").exists()
 
 
 def test_character_rouge_scores_chinese_and_reports_collapse():

@@ -30,6 +30,28 @@ from .tokenization_reformer_zh import (
 )
 
 DATA_FORMATS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".txt": "text", ".tsv": "csv"}
+# Compressed files are read as `datasets` reads them: by the format under the compression suffix.
+COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "lzma"}
+
+
+def data_format_of(path: Path) -> str | None:
+    """`datasets` builder name for a data file (`x.jsonl`, `x.jsonl.gz`, ...), or None if unknown."""
+    suffixes = [suffix.lower() for suffix in path.suffixes]
+    if suffixes and suffixes[-1] in COMPRESSIONS:
+        suffixes = suffixes[:-1]
+    return DATA_FORMATS.get(suffixes[-1]) if suffixes else None
+
+
+def is_tab_separated(path: Path) -> bool:
+    return ".tsv" in [suffix.lower() for suffix in path.suffixes[-2:]]
+
+
+def open_decompressed(path: Path):
+    """The file's bytes, decompressed when its last suffix names a compression."""
+    import importlib
+
+    module = COMPRESSIONS.get(path.suffix.lower())
+    return importlib.import_module(module).open(path, "rb") if module else open(path, "rb")
 
 
 def count_units(
@@ -70,22 +92,26 @@ def select_vocab(characters: Counter, words: Counter, *, vocab_size: int, min_fr
 
 
 def check_utf8(path: Path, flag: str, block_size: int = 1 << 20) -> None:
-    """Stream the file through a UTF-8 decoder; name the byte offset of the first bad byte."""
+    """Stream the (decompressed) file through a UTF-8 decoder; name the offset of the first bad
+    byte, or say that the compressed file itself is damaged."""
     import codecs
 
     decoder = codecs.getincrementaldecoder("utf-8")()
     offset = 0
-    with open(path, "rb") as handle:
-        while block := handle.read(block_size):
-            try:
-                decoder.decode(block)
-            except UnicodeDecodeError as error:
-                raise ValueError(
-                    f"{flag} {path} is not UTF-8 text (bad byte at offset {offset + error.start}); "
-                    "convert it, e.g. iconv -f GB18030 -t UTF-8."
-                ) from error
-            offset += len(block)
-        decoder.decode(b"", final=True)
+    try:
+        with open_decompressed(path) as handle:
+            while block := handle.read(block_size):
+                try:
+                    decoder.decode(block)
+                except UnicodeDecodeError as error:
+                    raise ValueError(
+                        f"{flag} {path} is not UTF-8 text (bad byte at offset {offset + error.start} of the "
+                        "decompressed text); convert it, e.g. iconv -f GB18030 -t UTF-8."
+                    ) from error
+                offset += len(block)
+            decoder.decode(b"", final=True)
+    except (OSError, EOFError) as error:  # gzip.BadGzipFile, lzma.LZMAError, a truncated stream
+        raise ValueError(f"{flag} {path} cannot be decompressed ({error}); check the file, e.g. gzip -t {path}.") from error
 
 
 def load_texts(train_file: str, text_columns: list[str] | None):
@@ -97,11 +123,14 @@ def load_texts(train_file: str, text_columns: list[str] | None):
         raise FileNotFoundError(f"--train_file {train_file} does not exist.")
     if path.stat().st_size == 0:
         raise ValueError(f"--train_file {train_file} is empty.")
-    data_format = DATA_FORMATS.get(path.suffix.lower())
+    data_format = data_format_of(path)
     if data_format is None:
-        raise ValueError(f"--train_file {train_file}: unknown extension; use one of {sorted(DATA_FORMATS)}.")
+        raise ValueError(
+            f"--train_file {train_file}: unknown extension; use one of {sorted(DATA_FORMATS)}, optionally "
+            f"compressed ({', '.join(COMPRESSIONS)}), e.g. train.jsonl.gz."
+        )
     check_utf8(path, flag="--train_file")
-    kwargs = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
+    kwargs = {"delimiter": "\t"} if is_tab_separated(path) else {}
     dataset = datasets.load_dataset(data_format, data_files=str(path), split="train", **kwargs)
     columns = text_columns or (["text"] if data_format == "text" else [c for c in ("document", "summary") if c in dataset.column_names])
     missing = [c for c in columns if c not in dataset.column_names]

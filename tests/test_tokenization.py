@@ -107,7 +107,8 @@ TEXT = st.text(
 @settings(max_examples=150, deadline=None)
 @given(text=TEXT)
 def test_in_vocabulary_text_round_trips(word_tokenizer, char_tokenizer, text):
-    normalised = normalize_text(text)
+    """Tokenizers saved before `keep_cjk_punctuation` existed (its default False) fold it to ASCII."""
+    normalised = normalize_text(text, keep_cjk_punctuation=False)
     for tokenizer in (word_tokenizer, char_tokenizer):
         ids = tokenizer(text, add_special_tokens=False).input_ids
         assert tokenizer.unk_token_id not in ids
@@ -250,3 +251,48 @@ def test_vocabulary_from_lcsts(tmp_path, segmentation):
     print(f"LCSTS validation [UNK] rate ({segmentation} mode): {rate:.4%} of {total} tokens")
     if segmentation == "word":
         assert rate < 0.005
+
+
+FULL_WIDTH_PUNCTUATION = "，。！？：；（）“”、…％"
+
+
+@pytest.fixture(scope="module")
+def punctuation_tokenizers(tmp_path_factory) -> list[ReformerZhTokenizer]:
+    vocab = write_vocab(tmp_path_factory.mktemp("vocab_cjk"), extra=FULL_WIDTH_PUNCTUATION + "记者说增长")
+    return [ReformerZhTokenizer(vocab_file=str(vocab), segmentation=mode, keep_cjk_punctuation=True)
+            for mode in ("word", "char")]
+
+
+def test_chinese_punctuation_decodes_as_written(punctuation_tokenizers, tmp_path):
+    text = "记者：李小明（北京）说，“你好！”……增长4.1％"
+    for tokenizer in punctuation_tokenizers:
+        ids = tokenizer(text, add_special_tokens=False).input_ids
+        assert tokenizer.unk_token_id not in ids
+        assert tokenizer.decode(ids) == text, tokenizer.segmentation
+        tokenizer.save_pretrained(tmp_path / tokenizer.segmentation)
+        loaded = AutoTokenizer.from_pretrained(tmp_path / tokenizer.segmentation)
+        assert loaded.keep_cjk_punctuation and loaded.decode(loaded(text, add_special_tokens=False).input_ids) == text
+    # full-width letters, digits and spaces still fold
+    assert normalize_text("ＡＢ１２　中文，") == "ab12中文，"
+
+
+@settings(max_examples=100, deadline=None)
+@given(text=st.text(alphabet=st.sampled_from(list(CJK + ALNUM + FULL_WIDTH_PUNCTUATION + "ＡＢ１２　 \n")), max_size=60))
+def test_text_with_chinese_punctuation_round_trips(punctuation_tokenizers, text):
+    for tokenizer in punctuation_tokenizers:
+        ids = tokenizer(text, add_special_tokens=False).input_ids
+        assert tokenizer.unk_token_id not in ids
+        decoded = tokenizer.decode(ids)
+        assert decoded == normalize_text(text)
+        assert [c for c in decoded if c in FULL_WIDTH_PUNCTUATION] == [c for c in text if c in FULL_WIDTH_PUNCTUATION]
+
+
+def test_built_tokenizers_keep_chinese_punctuation(tmp_path):
+    rows = [{"document": "记者：李小明（北京）说，“你好！”", "summary": "你好！"}] * 3
+    train_file = tmp_path / "train.jsonl"
+    train_file.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    tokenizer = build_tokenizer(train_file=str(train_file), output_dir=str(tmp_path / "tok"), vocab_size=200,
+                                min_frequency=1, segmentation="char")
+    assert "：" in tokenizer.vocab and ":" not in tokenizer.vocab
+    loaded = AutoTokenizer.from_pretrained(tmp_path / "tok")
+    assert loaded.decode(loaded("李小明（北京）", add_special_tokens=False).input_ids) == "李小明（北京）"

@@ -55,13 +55,15 @@ def open_decompressed(path: Path):
 
 
 def count_units(
-    texts: Iterable[str], *, segmentation: str = "word", lowercase: bool = True, segmenter=None
+    texts: Iterable[str], *, segmentation: str = "word", lowercase: bool = True, segmenter=None,
+    keep_cjk_punctuation: bool = True,
 ) -> tuple[Counter, Counter]:
     """-> (character counts, word counts) over `texts`; `segmenter` is a jieba.Tokenizer (word mode)."""
     characters: Counter = Counter()
     words: Counter = Counter()
     for text in texts:
-        for run, is_alnum in split_runs(normalize_text(text or "", lowercase=lowercase)):
+        normalized = normalize_text(text or "", lowercase=lowercase, keep_cjk_punctuation=keep_cjk_punctuation)
+        for run, is_alnum in split_runs(normalized):
             if is_alnum:
                 characters[run[0]] += 1
                 characters.update(CONTINUATION + character for character in run[1:])
@@ -219,7 +221,8 @@ def build_tokenizer(
         if os.path.abspath(user_dict_file) != os.path.abspath(saved_user_dict):
             shutil.copyfile(user_dict_file, saved_user_dict)
     tokenizer = ReformerZhTokenizer(
-        vocab_file=vocab_file, user_dict_file=saved_user_dict, segmentation=segmentation, lowercase=lowercase
+        vocab_file=vocab_file, user_dict_file=saved_user_dict, segmentation=segmentation, lowercase=lowercase,
+        keep_cjk_punctuation=True,  # as count_units counted
     )
     tokenizer.save_pretrained(output_dir)
     return tokenizer

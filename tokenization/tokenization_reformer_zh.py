@@ -5,7 +5,9 @@ Hub remote code next to the model.
 
 Pipeline, for both segmentation modes:
 
-1. Normalise: NFKC (full-width forms to half-width), control and format characters removed,
+1. Normalise: NFKC (full-width letters and digits to ASCII; full-width punctuation and the
+   ellipsis are kept as written with `keep_cjk_punctuation`, so "记者：李小明（北京）说，“你好！”"
+   decodes as written), control and format characters removed,
    optional lowercasing of ASCII letters, whitespace collapsed. A space survives only between
    two ASCII letters or digits: Chinese needs none, and this is what lets `decode` restore the
    normalised text exactly.
@@ -41,16 +43,24 @@ ALNUM_RUN = re.compile(r"[A-Za-z0-9]+(?:\.[0-9][A-Za-z0-9]*)*")  # maximal: two 
 ASCII_ALNUM = re.compile(r"[A-Za-z0-9]")
 SPACES = re.compile(r"\s+")
 ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+# Full-width punctuation and symbols (！＂＃ ... ／, ：；＜＝＞？＠, ［＼］＾＿｀, ｛｜｝～｟｠) and the
+# ellipses …/‥, which NFKC would turn into ASCII: Chinese text writes them full-width.
+CJK_PUNCTUATION = re.compile("([\uFF01-\uFF0F\uFF1A-\uFF20\uFF3B-\uFF40\uFF5B-\uFF60\u2025\u2026]+)")
 
 
 def is_ascii_alnum(character: str) -> bool:
     return bool(character) and character.isascii() and character.isalnum()
 
 
-def normalize_text(text: str, lowercase: bool = True) -> str:
-    """NFKC, control/format characters out, ASCII lowercased, spaces kept only between two ASCII
-    letters or digits (see the module docstring)."""
-    text = unicodedata.normalize("NFKC", text)
+def normalize_text(text: str, lowercase: bool = True, keep_cjk_punctuation: bool = True) -> str:
+    """NFKC (but for `CJK_PUNCTUATION` when `keep_cjk_punctuation`), control/format characters
+    out, ASCII lowercased, spaces kept only between two ASCII letters or digits (see the module
+    docstring)."""
+    if keep_cjk_punctuation:
+        pieces = CJK_PUNCTUATION.split(text)  # odd indices: the kept punctuation
+        text = "".join(piece if index % 2 else unicodedata.normalize("NFKC", piece) for index, piece in enumerate(pieces))
+    else:
+        text = unicodedata.normalize("NFKC", text)
     characters = []
     for character in text:
         category = unicodedata.category(character)
@@ -126,6 +136,9 @@ class ReformerZhTokenizer(PreTrainedTokenizer):
             loading.
         segmentation: "word" (jieba) or "char".
         lowercase: lowercase ASCII letters during normalisation.
+        keep_cjk_punctuation: keep full-width punctuation as written instead of folding it to
+            ASCII with NFKC. `scripts/build_tokenizer.py` builds tokenizers with True; the default
+            False is what tokenizers saved before the option existed were built with.
     """
 
     vocab_files_names = VOCAB_FILES_NAMES
@@ -137,6 +150,7 @@ class ReformerZhTokenizer(PreTrainedTokenizer):
         user_dict_file: str | None = None,
         segmentation: str = "word",
         lowercase: bool = True,
+        keep_cjk_punctuation: bool = False,
         pad_token: str = "[PAD]",
         unk_token: str = "[UNK]",
         bos_token: str = "[BOS]",
@@ -158,12 +172,14 @@ class ReformerZhTokenizer(PreTrainedTokenizer):
         self.user_dict_file = user_dict_file
         self.segmentation = segmentation
         self.lowercase = lowercase
+        self.keep_cjk_punctuation = keep_cjk_punctuation
         self._jieba = None
         kwargs.setdefault("special_tokens_pattern", "eos")
         kwargs.setdefault("clean_up_tokenization_spaces", False)
         super().__init__(
             segmentation=segmentation,
             lowercase=lowercase,
+            keep_cjk_punctuation=keep_cjk_punctuation,
             pad_token=pad_token,
             unk_token=unk_token,
             bos_token=bos_token,
@@ -211,7 +227,7 @@ class ReformerZhTokenizer(PreTrainedTokenizer):
     # -- text to tokens ----------------------------------------------------------------------------
 
     def normalize(self, text: str) -> str:
-        return normalize_text(text, lowercase=self.lowercase)
+        return normalize_text(text, lowercase=self.lowercase, keep_cjk_punctuation=self.keep_cjk_punctuation)
 
     def _tokenize(self, text: str, **kwargs: Any) -> list[str]:
         tokens: list[str] = []

@@ -37,6 +37,7 @@ from .attention_utils import (
     masked_attention,
     output_projection,
     pad_to_multiple,
+    round_up,
     split_heads,
 )
 from .configuration_reformer_zh import ReformerZhConfig
@@ -441,35 +442,38 @@ class ReformerZhLSHSelfAttention(nn.Module):
         buckets), and the gradient must be that of the function the forward computed.
         """
         saved = routing.saved_buckets.get(self.layer_idx)
-        batch_size, _, padded_length, _ = query_key.shape
-        if saved is None:
-            buckets = torch.empty(
-                batch_size, self.num_heads, self.num_hashes, padded_length, dtype=torch.long, device=query_key.device
-            )
+        if saved is not None:
+            if self.hash_seed is None:
+                # draw the rotations anyway, so that the global generator (the dropout masks after
+                # this point) advances exactly as in the forward; seeded ones use a private one
+                for factors, _ in routing.lsh_groups:
+                    self._rotations(factors, query_key)
+            return saved
+        buckets = None
         for factors, rows in routing.lsh_groups:
-            if saved is not None and self.hash_seed is not None:
-                break  # seeded rotations use a private generator: nothing to keep in step
-            # drawn even when the buckets are reused, so that the global generator (dropout masks
-            # after this point) advances exactly as in the forward
-            rotations = draw_rotations(
-                num_heads=self.num_heads,
-                head_size=self.head_size,
-                num_hashes=self.num_hashes,
-                num_buckets=list(factors),
-                seed=self.hash_seed,
-                device=query_key.device,
-                dtype=query_key.dtype,
+            group_buckets = hash_vectors(
+                query_key if rows is None else query_key[rows], self._rotations(factors, query_key), list(factors)
             )
-            if saved is None:
-                group_buckets = hash_vectors(query_key if rows is None else query_key[rows], rotations, list(factors))
-                if rows is None:
-                    buckets = group_buckets
-                else:
-                    buckets[rows] = group_buckets
-        if saved is None:
-            routing.saved_buckets[self.layer_idx] = buckets
-            return buckets
-        return saved
+            if rows is None:  # one group holds every row
+                buckets = group_buckets
+                continue
+            if buckets is None:
+                batch_size, _, padded_length, _ = query_key.shape
+                buckets = group_buckets.new_empty(batch_size, self.num_heads, self.num_hashes, padded_length)
+            buckets[rows] = group_buckets
+        routing.saved_buckets[self.layer_idx] = buckets
+        return buckets
+
+    def _rotations(self, factors: tuple[int, ...], query_key: Tensor) -> Tensor:
+        return draw_rotations(
+            num_heads=self.num_heads,
+            head_size=self.head_size,
+            num_hashes=self.num_hashes,
+            num_buckets=list(factors),
+            seed=self.hash_seed,
+            device=query_key.device,
+            dtype=query_key.dtype,
+        )
 
 
 @dataclasses.dataclass
@@ -515,7 +519,7 @@ class LSHRouting:
         device = attention_mask.device if attention_mask is not None else None
         needs_lengths = attention_mask is not None and (full_attn_threshold > 0 or num_buckets is None)
         if not needs_lengths:
-            if seq_length <= full_attn_threshold and attention_mask is None:
+            if seq_length <= full_attn_threshold:  # (with a mask here the threshold is 0)
                 return cls(route="exact", lsh_groups=[], total_buckets=0)
             factors = num_buckets or derive_num_buckets(round_up(seq_length, chunk_length), chunk_length)
             factors = tuple(bucket_factors(factors))
@@ -540,7 +544,3 @@ class LSHRouting:
             lsh_rows=as_index(lsh),
             restore_order=as_index(exact + lsh).argsort(),
         )
-
-
-def round_up(length: int, multiple: int) -> int:
-    return -(-length // multiple) * multiple

@@ -123,10 +123,15 @@ def _look_around(chunks: Tensor, num_before: int, num_after: int, pad_value, tra
     return torch.cat(pieces, dim=chunk_dim + 1)
 
 
+def round_up(length: int, multiple: int) -> int:
+    """The smallest multiple of `multiple` that is >= `length`."""
+    return -(-length // multiple) * multiple
+
+
 def pad_to_multiple(tensor: Tensor, multiple: int, dim: int, value: float | int | bool = 0) -> Tensor:
     """Right-pad `tensor` along `dim` to a multiple of `multiple`."""
     length = tensor.shape[dim]
-    padded_length = -(-length // multiple) * multiple
+    padded_length = round_up(length, multiple)
     if padded_length == length:
         return tensor
     pad_shape = list(tensor.shape)

@@ -78,9 +78,8 @@ def recomputing():
         _RECOMPUTING.active = previous
 
 
-def step_devices(step: nn.Module, stream_device: torch.device) -> list[torch.device]:
-    """The accelerator devices a step draws random numbers on: its stream's and its parameters'."""
-    devices = {stream_device} | {parameter.device for parameter in step.parameters()}
+def accelerators(devices: set[torch.device]) -> list[torch.device]:
+    """The non-CPU devices among `devices`, in a fixed order."""
     return sorted((d for d in devices if d.type != "cpu"), key=str)
 
 
@@ -149,6 +148,7 @@ class _ReversibleRun:
         self.context = context
         self.parameters: list[nn.Parameter] = []
         self.step_parameter_indices: list[list[int]] = []
+        self.step_parameter_devices: list[set[torch.device]] = []  # where each step draws random numbers
         position: dict[int, int] = {}
         for step in self.steps:
             indices = []
@@ -158,6 +158,7 @@ class _ReversibleRun:
                     self.parameters.append(parameter)
                 indices.append(position[id(parameter)])
             self.step_parameter_indices.append(indices)
+            self.step_parameter_devices.append({self.parameters[i].device for i in indices})
         self.generator_states: list[GeneratorState] = []
         self.autocast_state: AutocastState | None = None
 
@@ -181,7 +182,8 @@ class ReversibleFunction(torch.autograd.Function):
         context = dataclasses.replace(run.context, encoder_hidden_states=encoder_hidden_states)
         with torch.no_grad():
             for index, step in enumerate(run.steps):
-                run.generator_states.append(GeneratorState(step_devices(step, a.device)))
+                devices = accelerators(run.step_parameter_devices[index] | {a.device})
+                run.generator_states.append(GeneratorState(devices))
                 if index % 2 == 0:
                     a = a + step(b, context)
                 else:

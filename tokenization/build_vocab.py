@@ -12,8 +12,11 @@ frequency (at least `min_frequency` occurrences) up to `vocab_size`.
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import json
 import logging
+import lzma
 import os
 import shutil
 from collections import Counter
@@ -31,7 +34,7 @@ from .tokenization_reformer_zh import (
 
 DATA_FORMATS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".txt": "text", ".tsv": "csv"}
 # Compressed files are read as `datasets` reads them: by the format under the compression suffix.
-COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "lzma"}
+COMPRESSIONS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 
 
 def data_format_of(path: Path) -> str | None:
@@ -48,10 +51,7 @@ def is_tab_separated(path: Path) -> bool:
 
 def open_decompressed(path: Path):
     """The file's bytes, decompressed when its last suffix names a compression."""
-    import importlib
-
-    module = COMPRESSIONS.get(path.suffix.lower())
-    return importlib.import_module(module).open(path, "rb") if module else open(path, "rb")
+    return COMPRESSIONS.get(path.suffix.lower(), open)(path, "rb")
 
 
 def count_units(

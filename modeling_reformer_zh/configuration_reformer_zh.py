@@ -104,6 +104,15 @@ class ReformerZhConfig(PretrainedConfig):
         pkm_sparse_gradients (`bool`, defaults to False): return the memory values' gradient as a
             sparse tensor (only the selected rows). Needs an optimizer that takes sparse gradients
             (SGD, Adagrad, SparseAdam); dense gradients are zero outside the selected rows anyway.
+        copy_attention (`bool`, defaults to False): a pointer-generator head (copy_attention.py):
+            the output distribution mixes the vocabulary softmax with an attention over the source
+            positions, gated per target position, and the model's logits are its log-probabilities.
+        copy_attention_head_size (`int`, *optional*): width of the copy head's queries, keys and
+            values; `None` uses `attention_head_size`.
+        scale_embedding (`bool`, defaults to False): multiply token embeddings by sqrt(hidden_size)
+            (BART's option) and draw the shared table at std hidden_size^-0.5, position tables at
+            std 1: tokens and positions enter the stacks at unit scale while the tied LM head starts
+            with logits of unit scale. False draws every table at `initializer_range`.
         layer_norm_eps (`float`, defaults to 1e-12), initializer_range (`float`, defaults to 0.02).
         pad_token_id (`int`, defaults to 0), bos_token_id (`int`, defaults to 2),
         eos_token_id (`int`, defaults to 3), decoder_start_token_id (`int`, defaults to 2).
@@ -153,6 +162,9 @@ class ReformerZhConfig(PretrainedConfig):
         pkm_dim_key: int = 128,
         pkm_query_norm: str = "layer",
         pkm_sparse_gradients: bool = False,
+        copy_attention: bool = False,
+        copy_attention_head_size: int | None = None,
+        scale_embedding: bool = False,
         layer_norm_eps: float = 1e-12,
         initializer_range: float = 0.02,
         pad_token_id: int = 0,
@@ -200,6 +212,9 @@ class ReformerZhConfig(PretrainedConfig):
         self.pkm_dim_key = pkm_dim_key
         self.pkm_query_norm = pkm_query_norm
         self.pkm_sparse_gradients = pkm_sparse_gradients
+        self.copy_attention = copy_attention
+        self.copy_attention_head_size = copy_attention_head_size
+        self.scale_embedding = scale_embedding
         self.layer_norm_eps = layer_norm_eps
         self.initializer_range = initializer_range
         self.use_cache = use_cache
@@ -282,13 +297,20 @@ class ReformerZhConfig(PretrainedConfig):
                 isinstance(value, int) and value >= 0,
                 f"`{field}` must be a non-negative integer, got {value!r}.",
             )
+        require(
+            self.copy_attention_head_size is None
+            or (isinstance(self.copy_attention_head_size, int) and self.copy_attention_head_size > 0),
+            f"`copy_attention_head_size` must be a positive integer or None (use `attention_head_size`), "
+            f"got {self.copy_attention_head_size!r}.",
+        )
         for field in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
             value = getattr(self, field)
             require(
                 isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 <= value < 1.0,
                 f"`{field}` must be a number in [0, 1), got {value!r}.",
             )
-        for field in ("reversible", "axial_pos_embds", "use_cache", "pkm_sparse_gradients"):
+        for field in ("reversible", "axial_pos_embds", "use_cache", "pkm_sparse_gradients", "copy_attention",
+                      "scale_embedding"):
             value = getattr(self, field)
             require(isinstance(value, bool), f"`{field}` must be True or False, got {value!r}.")
         from transformers.activations import ACT2FN

@@ -51,10 +51,13 @@ class ReformerZhEmbeddings(nn.Module):
             self.position_embeddings = ReformerZhPositionEmbeddings(config)
         self.max_positions = config.max_position_embeddings
         self.dropout_p = config.hidden_dropout_prob
+        # with `scale_embedding` the tied table is drawn at std hidden^-0.5 (unit-scale logits) and
+        # looked-up tokens are brought back to unit scale here, as BART's `embed_scale` does
+        self.token_scale = config.hidden_size**0.5 if config.scale_embedding else 1.0
 
     def forward(self, input_ids: Tensor | None = None, inputs_embeds: Tensor | None = None, past_length: int = 0) -> Tensor:
         if inputs_embeds is None:
-            inputs_embeds = self.token_embeddings(input_ids)
+            inputs_embeds = self.token_embeddings(input_ids) * self.token_scale
         seq_length = inputs_embeds.shape[1]
         if past_length + seq_length > self.max_positions:
             raise ValueError(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -26,6 +27,7 @@ from .attention_local import ReformerZhLocalSelfAttention
 from .attention_lsh import LSHRouting, ReformerZhLSHSelfAttention
 from .cache_reformer_zh import OUTPUT_CACHE_FIELD, new_generation_cache
 from .configuration_reformer_zh import ReformerZhConfig
+from .copy_attention import ReformerZhCopyAttention
 from .embeddings import ReformerZhAxialPositionEmbeddings, ReformerZhEmbeddings
 from .attention_utils import PersistentMemory
 from .feed_forward import ReformerZhFeedForward, apply_in_chunks
@@ -148,6 +150,15 @@ class ReformerZhDecoderLayer(nn.Module):
 NEUTRAL_KWARGS = ("cache_position", "position_ids", "decoder_position_ids", "output_attentions", "output_hidden_states")
 
 
+@dataclass
+class ReformerZhEncoderOutput(BaseModelOutput):
+    """`BaseModelOutput` plus the token ids the encoder read (`source_ids`, [b, S], None for
+    `inputs_embeds`): copy attention copies them. `generate()` repeats every tensor of the
+    encoder output per beam, so they stay aligned with the encoder states."""
+
+    source_ids: torch.LongTensor | None = None
+
+
 def check_extra_kwargs(kwargs: dict, accepted: str) -> None:
     """Fail on arguments we would otherwise silently ignore (a typo, or a feature we lack)."""
     for name in ("output_attentions", "output_hidden_states"):
@@ -185,13 +196,20 @@ class ReformerZhPreTrainedModel(PreTrainedModel):
             if module.bias is not None:
                 module.bias.zero_()
         elif isinstance(module, nn.Embedding):
-            module.weight.normal_(mean=0.0, std=std)
+            # the shared token table, or the table of a plain (non-axial) position embedding
+            if not self.config.scale_embedding:
+                module.weight.normal_(mean=0.0, std=std)
+            elif module is self.get_input_embeddings():
+                module.weight.normal_(mean=0.0, std=self.config.hidden_size**-0.5)
+            else:
+                module.weight.normal_(mean=0.0, std=1.0)
         elif isinstance(module, nn.LayerNorm):
             module.weight.fill_(1.0)
             module.bias.zero_()
         elif isinstance(module, ReformerZhAxialPositionEmbeddings):
-            module.rows.normal_(mean=0.0, std=std)
-            module.columns.normal_(mean=0.0, std=std)
+            position_std = 1.0 if self.config.scale_embedding else std
+            module.rows.normal_(mean=0.0, std=position_std)
+            module.columns.normal_(mean=0.0, std=position_std)
         elif isinstance(module, PersistentMemory):
             # like the keys and values a projection of the (layer-normed) hidden states gives
             module.keys.normal_(mean=0.0, std=1.0)
@@ -203,6 +221,9 @@ class ReformerZhPreTrainedModel(PreTrainedModel):
             module.values.weight.normal_(mean=0.0, std=module.values.weight.shape[1] ** -0.5)
         elif isinstance(module, nn.BatchNorm1d):
             module.reset_parameters()
+        elif isinstance(module, ReformerZhCopyAttention):
+            # the gate starts at p_gen = 0.5: neither path is preferred before training says which
+            module.gate.bias.zero_()
 
     def save_pretrained(self, save_directory, *args, **kwargs) -> None:
         """Also write the summarization pipeline that `config.custom_pipelines` declares."""
@@ -271,7 +292,7 @@ class ReformerZhEncoder(ReformerZhStack):
         hidden_states = self.run(hidden_states, StepContext(attention_mask=mask))
         if not return_dict:
             return (hidden_states,)
-        return BaseModelOutput(last_hidden_state=hidden_states)
+        return ReformerZhEncoderOutput(last_hidden_state=hidden_states, source_ids=input_ids)
 
 
 class ReformerZhDecoder(ReformerZhStack):
@@ -391,6 +412,7 @@ class ReformerZhForConditionalGeneration(ReformerZhPreTrainedModel, GenerationMi
         super().__init__(config)
         self.model = ReformerZhModel(config)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self.copy_attention = ReformerZhCopyAttention(config) if config.copy_attention else None
         self.post_init()
 
     def get_encoder(self, *args, **kwargs) -> ReformerZhEncoder:
@@ -441,19 +463,35 @@ class ReformerZhForConditionalGeneration(ReformerZhPreTrainedModel, GenerationMi
             use_cache = False
             if decoder_input_ids is None and decoder_inputs_embeds is None:
                 decoder_input_ids = self.prepare_decoder_input_ids_from_labels(labels)
+        cache = cache if cache is not None else past_key_values
+        source_ids = input_ids if input_ids is not None else getattr(encoder_outputs, "source_ids", None)
+        if self.copy_attention is not None and source_ids is None:
+            raise ValueError(
+                "copy attention copies source tokens, so it needs their ids: pass `input_ids` (not "
+                "`inputs_embeds`), or `encoder_outputs` returned by this model's encoder (they carry `source_ids`)."
+            )
         outputs = self.model(
             input_ids=input_ids,
             attention_mask=attention_mask,
             decoder_input_ids=decoder_input_ids,
             decoder_attention_mask=decoder_attention_mask,
             encoder_outputs=encoder_outputs,
-            cache=cache if cache is not None else past_key_values,
+            cache=cache,
             inputs_embeds=inputs_embeds,
             decoder_inputs_embeds=decoder_inputs_embeds,
             use_cache=use_cache,
             return_dict=True,
         )
         logits = self.lm_head(outputs.last_hidden_state)
+        if self.copy_attention is not None:  # logits become log P of the pointer-generator mixture
+            logits = self.copy_attention(
+                outputs.last_hidden_state,
+                logits,
+                outputs.encoder_last_hidden_state,
+                source_ids.to(logits.device),
+                encoder_attention_mask=attention_mask,
+                cache=getattr(outputs, OUTPUT_CACHE_FIELD),
+            )
         loss = None
         if labels is not None:
             loss = nn.functional.cross_entropy(
@@ -474,6 +512,7 @@ class ReformerZhForConditionalGeneration(ReformerZhPreTrainedModel, GenerationMi
 
 
 __all__ = [
+    "ReformerZhEncoderOutput",
     "ReformerZhPreTrainedModel",
     "ReformerZhModel",
     "ReformerZhForConditionalGeneration",

@@ -68,3 +68,23 @@ def test_positions_past_the_table_fail_with_the_fix():
     embeddings = ReformerZhEmbeddings(config, torch.nn.Embedding(99, 32))
     with pytest.raises(ValueError, match="max_position_embeddings.*truncat"):
         embeddings(torch.zeros(1, 65, dtype=torch.long))
+
+
+@pytest.mark.parametrize("axial", [True, False])
+def test_scale_embedding_brings_tokens_and_positions_to_unit_scale_and_logits_too(axial):
+    """scale_embedding: table at std hidden^-0.5, looked-up tokens times sqrt(hidden), positions
+    at std 1, so the stack input is unit-scale and the tied head's first logits are too."""
+    tester = ReformerZhModelTester(hidden_size=64, axial_pos_embds=axial, axial_pos_embds_dim=[16, 48],
+                                   vocab_size=2000, max_position_embeddings=64)
+    scaled = tester.build_model(tester.get_config(scale_embedding=True))
+    plain = tester.build_model(tester.get_config(scale_embedding=False))
+    ids = torch.randint(5, 2000, (4, 64), generator=torch.Generator().manual_seed(0))
+    for model, token_std, position_std in ((scaled, 1.0, 1.0), (plain, 0.02, 0.02)):
+        embeddings = model.model.encoder.embeddings
+        positions = embeddings.position_embeddings(torch.arange(64))
+        tokens = embeddings(input_ids=ids) - positions
+        assert_close(tokens, model.model.shared(ids) * (8.0 if model is scaled else 1.0), atol=1e-5)
+        assert abs(tokens.std().item() - token_std) < 0.1 * token_std
+        assert abs(positions.std().item() - position_std) < 0.15 * position_std
+    hidden = torch.nn.functional.layer_norm(torch.randn(4, 64, 64), (64,))
+    assert 0.8 < scaled.lm_head(hidden).std().item() < 1.2  # the tied head: unit-scale logits at init

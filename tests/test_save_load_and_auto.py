@@ -62,7 +62,8 @@ NON_DEFAULT_ARGUMENTS = dict(
     axial_pos_embds=False, axial_pos_shape=[16, 16], axial_pos_embds_dim=[16, 32], max_position_embeddings=256,
     chunk_size_feed_forward=4, cross_attn_chunk_length=32, reversible=False, num_mem_kv=2, head_combine="mean",
     pkm_layers=[1], decoder_pkm_layers=[0], pkm_mode="add", pkm_num_keys=16, pkm_topk=4, pkm_heads=2,
-    pkm_dim_key=32, pkm_query_norm="batch", pkm_sparse_gradients=True, layer_norm_eps=1e-6,
+    pkm_dim_key=32, pkm_query_norm="batch", pkm_sparse_gradients=True, copy_attention=True,
+    copy_attention_head_size=12, scale_embedding=True, layer_norm_eps=1e-6,
     initializer_range=0.05, pad_token_id=1, bos_token_id=4, eos_token_id=5, decoder_start_token_id=6,
     use_cache=False,
 )
@@ -132,7 +133,8 @@ MEMORY_FAMILY = dict(num_mem_kv=2, head_combine="mean", pkm_layers=[1], decoder_
                      pkm_topk=3, pkm_heads=2, pkm_dim_key=8)
 
 
-@pytest.mark.parametrize("overrides", [{}, MEMORY_FAMILY], ids=["defaults", "memory_family"])
+@pytest.mark.parametrize("overrides", [{}, MEMORY_FAMILY, {"copy_attention": True}],
+                         ids=["defaults", "memory_family", "copy_attention"])
 def test_checkpoint_loads_as_remote_code_without_the_package(tmp_path, overrides):
     tester = ReformerZhModelTester(**overrides)
     config, inputs = tester.prepare_config_and_inputs()

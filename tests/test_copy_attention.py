@@ -1,0 +1,140 @@
+"""Copy attention (pointer-generator): the mixture against a loop reference, the cache against
+the full forward, generation, chunking, and that it learns to copy where the plain head cannot yet."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from modeling_reformer_zh import ReformerZhForConditionalGeneration
+from utils import ReformerZhModelTester, assert_close, cached_and_full_decoder_logits
+
+
+def copy_model(**overrides):
+    tester = ReformerZhModelTester(copy_attention=True, **overrides)
+    config, inputs = tester.prepare_config_and_inputs()
+    # repeated source tokens: the pointer mass of every occurrence must add up in one vocabulary entry
+    inputs["input_ids"][:, 5:9] = inputs["input_ids"][:, 0:4]
+    inputs["attention_mask"][1, 12:] = 0
+    model = tester.build_model(config).eval()
+    with torch.no_grad():  # a gate away from 0.5, so a wrong gate direction shows
+        model.copy_attention.gate.bias.fill_(0.7)
+    return model, inputs
+
+
+def loop_reference_probabilities(model, inputs, decoder_input_ids):
+    """P(w) = p * softmax(z)(w) + (1 - p) * sum_{i: x_i = w} a_i, one target position at a time."""
+    head = model.copy_attention
+    with torch.no_grad():
+        outputs = model.model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
+                              decoder_input_ids=decoder_input_ids, use_cache=False)
+        states, encoder_states = outputs.last_hidden_state, outputs.encoder_last_hidden_state
+        batch_size, target_length = decoder_input_ids.shape
+        probabilities = torch.zeros(batch_size, target_length, model.config.vocab_size, dtype=torch.float64)
+        for b in range(batch_size):
+            real = [i for i in range(encoder_states.shape[1]) if inputs["attention_mask"][b, i]]
+            for t in range(target_length):
+                h = states[b, t].double()
+                query = head.query.weight.double() @ h
+                scores = torch.stack([query @ (head.key.weight.double() @ encoder_states[b, i].double()) for i in real])
+                pointer = torch.softmax(scores / head.query.weight.shape[0] ** 0.5, dim=0)
+                context = sum(a * (head.value.weight.double() @ encoder_states[b, i].double()) for a, i in zip(pointer, real))
+                gate = torch.sigmoid(head.gate.weight.double() @ torch.cat([h, context]) + head.gate.bias.double())
+                probabilities[b, t] = gate * torch.softmax(model.lm_head.weight.double() @ h, dim=0)
+                for a, i in zip(pointer, real):
+                    probabilities[b, t, inputs["input_ids"][b, i]] += (1 - gate[0]) * a
+    return probabilities
+
+
+def test_copy_mixture_equals_a_loop_reference():
+    model, inputs = copy_model()
+    decoder_input_ids = torch.randint(5, 99, (2, 6), generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        log_probabilities = model(**{k: inputs[k] for k in ("input_ids", "attention_mask")},
+                                  decoder_input_ids=decoder_input_ids, use_cache=False).logits
+    assert log_probabilities.dtype == torch.float32
+    assert_close(log_probabilities.exp(), loop_reference_probabilities(model, inputs, decoder_input_ids), atol=1e-6)
+    assert_close(log_probabilities.exp().sum(-1), torch.ones(2, 6), atol=1e-5)
+
+
+def test_a_closed_gate_puts_all_mass_on_source_tokens_and_none_on_padding():
+    model, inputs = copy_model()
+    with torch.no_grad():
+        model.copy_attention.gate.bias.fill_(-40.0)  # p_gen ~ 0: copy only
+        probabilities = model(**{k: inputs[k] for k in ("input_ids", "attention_mask")},
+                              decoder_input_ids=torch.tensor([[2, 7], [2, 9]]), use_cache=False).logits.exp()
+    for b in range(2):
+        visible = set(inputs["input_ids"][b][inputs["attention_mask"][b].bool()].tolist())
+        hidden_padding = set(inputs["input_ids"][b][~inputs["attention_mask"][b].bool()].tolist()) - visible
+        assert probabilities[b, :, sorted(visible)].sum(-1).min() > 1 - 1e-5
+        if hidden_padding:
+            assert probabilities[b, :, sorted(hidden_padding)].max() < 1e-6
+
+
+def test_the_result_does_not_depend_on_the_target_chunk_length():
+    model, inputs = copy_model()
+    decoder_input_ids = torch.randint(5, 99, (2, 9), generator=torch.Generator().manual_seed(4))
+    arguments = dict(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
+                     decoder_input_ids=decoder_input_ids, use_cache=False)
+    with torch.no_grad():
+        whole = model(**arguments).logits
+        model.copy_attention.chunk_length = 2
+        chunked = model(**arguments).logits
+    assert_close(chunked, whole, atol=1e-6)
+
+
+def test_cached_incremental_decoding_equals_full_forward_with_copy():
+    model, inputs = copy_model(decoder_attn_layers=["full", "local"])
+    cached, full, cache = cached_and_full_decoder_logits(model, inputs, target_length=10)
+    copy_slot = cache.cross_attention_cache.layers[model.copy_attention.cache_index]
+    assert copy_slot.keys.shape[-2] == inputs["input_ids"].shape[1]  # projected once, kept in the cache
+    assert_close(cached, full, atol=1e-5)
+
+
+@pytest.mark.parametrize("num_beams", [1, 3])
+def test_generate_with_copy_gives_the_same_tokens_with_and_without_cache(num_beams):
+    model, inputs = copy_model()
+    kwargs = dict(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], max_new_tokens=8,
+                  num_beams=num_beams, do_sample=False, eos_token_id=None, pad_token_id=0)
+    cached = model.generate(**kwargs, use_cache=True)
+    assert torch.equal(cached, model.generate(**kwargs, use_cache=False))
+    sampled = model.generate(**{**kwargs, "num_beams": 1, "do_sample": True}, top_k=5)
+    assert sampled.shape == (2, 9)
+
+
+def test_copy_without_source_ids_fails_with_the_fix():
+    model, inputs = copy_model()
+    embeds = model.get_input_embeddings()(inputs["input_ids"])
+    with pytest.raises(ValueError, match="needs their ids"):
+        model(inputs_embeds=embeds, attention_mask=inputs["attention_mask"], decoder_input_ids=inputs["labels"])
+
+
+def test_bf16_autocast_keeps_the_mixture_in_float32():
+    model, inputs = copy_model()
+    model.train()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        output = model(**inputs)
+    output.loss.backward()
+    assert output.logits.dtype == torch.float32 and torch.isfinite(output.loss)
+    assert model.copy_attention.gate.weight.grad.abs().sum() > 0
+
+
+def test_copy_attention_learns_to_copy_random_tokens_faster_than_the_vocabulary_head():
+    """Target = the first five source tokens, drawn at random: the pointer path solves it by
+    attending to positions, the vocabulary path must first learn every token's identity."""
+    generator = torch.Generator().manual_seed(0)
+    losses = {}
+    for copy in (False, True):
+        tester = ReformerZhModelTester(copy_attention=copy, encoder_attn_layers=["full", "full"],
+                                       decoder_attn_layers=["full", "full"], reversible=False)
+        model = tester.build_model(tester.get_config()).train()
+        optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+        generator.manual_seed(0)
+        for _ in range(80):
+            source = torch.randint(5, 99, (16, 12), generator=generator)
+            output = model(input_ids=source, labels=source[:, :5])
+            optimizer.zero_grad()
+            output.loss.backward()
+            optimizer.step()
+        losses[copy] = output.loss.item()
+    assert losses[True] < 0.5 * losses[False], losses

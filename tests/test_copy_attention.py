@@ -130,7 +130,7 @@ def test_copy_attention_learns_to_copy_random_tokens_faster_than_the_vocabulary_
         model = tester.build_model(tester.get_config()).train()
         optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
         generator.manual_seed(0)
-        for _ in range(80):
+        for _ in range(30):  # copy ~1.6, vocabulary ~4.6 (ln 99 = 4.6: nothing learned yet)
             source = torch.randint(5, 99, (16, 12), generator=generator)
             output = model(input_ids=source, labels=source[:, :5])
             optimizer.zero_grad()

@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: install test demo bench clean
+.PHONY: install test demo bench clean lcsts xwlb-story
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,14 @@ test: install
 
 demo: install
 	$(PY) scripts/demo.py
+
+# The recommended recipes (scripts/recipe.py): train from nothing on ../shared/data, print dev_test
+# scores beside the first-sentence baseline, leave the checkpoint in outputs/<recipe>/.
+lcsts: install
+	$(PY) scripts/recipe.py lcsts
+
+xwlb-story: install
+	$(PY) scripts/recipe.py xwlb-story
 
 bench: install
 	$(PY) -m pip install -q -e ".[bench]"

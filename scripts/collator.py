@@ -6,9 +6,16 @@ LCSTS headline padded to 64 decoder positions pays for 3x the decoder work, and 
 builds no `decoder_attention_mask`, so decoder `lsh` layers hash and sort padding as if it
 were text. This collator pads the targets to a multiple of 8 only (decoder LSH/local layers
 pad inside) and marks the real target positions.
+
+`decoder_token_dropout` p replaces each teacher-forced decoder input token (not the start token)
+by the tokenizer's mask token with probability p, in training batches only: a decoder that
+cannot always see the previous reference token must lean on the source (word dropout for NMT,
+Sennrich & Zhang 2019; Bowman et al. 2016). The labels are unchanged.
 """
 
 from __future__ import annotations
+
+import copy
 
 import torch
 
@@ -22,11 +29,27 @@ class ReformerZhSeq2SeqCollator:
     `decoder_input_ids` (labels shifted right) and `decoder_attention_mask` (1 at the t_i real
     positions of each shifted target: position j holds label j - 1, or the start token at 0)."""
 
-    def __init__(self, tokenizer, model, pad_to_multiple_of: int, label_pad_to_multiple_of: int = TARGET_MULTIPLE) -> None:
+    def __init__(self, tokenizer, model, pad_to_multiple_of: int, label_pad_to_multiple_of: int = TARGET_MULTIPLE,
+                 decoder_token_dropout: float = 0.0) -> None:
+        if not 0.0 <= decoder_token_dropout < 1.0:
+            raise ValueError(f"--decoder_token_dropout must be in [0, 1), got {decoder_token_dropout}.")
+        replacement = tokenizer.mask_token_id if tokenizer.mask_token_id is not None else tokenizer.unk_token_id
+        if decoder_token_dropout and replacement is None:
+            raise ValueError("--decoder_token_dropout needs a mask or unknown token in the tokenizer to stand in for "
+                             "dropped tokens; this tokenizer has neither.")
         self.tokenizer = tokenizer
         self.model = model
         self.source_multiple = pad_to_multiple_of
         self.target_multiple = label_pad_to_multiple_of
+        self.decoder_token_dropout = decoder_token_dropout
+        self.replacement_id = replacement
+        self.training = True
+
+    def for_evaluation(self) -> "ReformerZhSeq2SeqCollator":
+        """The same batches without token dropout (evaluation and prediction)."""
+        evaluation = copy.copy(self)
+        evaluation.training = False
+        return evaluation
 
     def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
         sources = [{key: value for key, value in feature.items() if key != "labels"} for feature in features]
@@ -41,7 +64,13 @@ class ReformerZhSeq2SeqCollator:
             for row, target in enumerate(targets):
                 labels[row, : len(target)] = torch.tensor(target, dtype=torch.long)
                 decoder_attention_mask[row, : len(target)] = 1
+            decoder_input_ids = self.model.prepare_decoder_input_ids_from_labels(labels=labels)
+            if self.decoder_token_dropout and self.training:
+                dropped = torch.rand(decoder_input_ids.shape) < self.decoder_token_dropout
+                dropped[:, 0] = False  # the start token stays: generation always begins with it
+                decoder_input_ids = decoder_input_ids.masked_fill(dropped & decoder_attention_mask.bool(),
+                                                                  self.replacement_id)
             batch["labels"] = labels
-            batch["decoder_input_ids"] = self.model.prepare_decoder_input_ids_from_labels(labels=labels)
+            batch["decoder_input_ids"] = decoder_input_ids
             batch["decoder_attention_mask"] = decoder_attention_mask
         return batch

@@ -21,8 +21,10 @@ training starts, with a message that says what was found and how to fix it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import time
 import math
 import os
 import sys
@@ -48,6 +50,7 @@ from transformers import (  # noqa: E402
     HfArgumentParser,
     Seq2SeqTrainer,
     Seq2SeqTrainingArguments,
+    TrainerCallback,
 )
 
 from collator import ReformerZhSeq2SeqCollator  # noqa: E402
@@ -72,6 +75,16 @@ CONFIG_PRESETS = {
                   encoder_attn_layers=["local", "lsh"] * 3, decoder_attn_layers=["full"] * 3,
                   lsh_attn_chunk_length=64, local_attn_chunk_length=64, axial_pos_shape=[64, 64],
                   axial_pos_embds_dim=[64, 192], max_position_embeddings=4096, full_attn_threshold=512),
+    # headlines from short documents (LCSTS, xwlb stories; `make lcsts`, `make xwlb-story`): copy
+    # attention makes the decoder read its input from the first few hundred steps (issue 12,
+    # benchmarks/results/quality_diagnosis_steps.json); inputs of
+    # at most 512 tokens run the LSH layers exactly, and a plain backward is faster than the
+    # reversible one at these lengths
+    "headline": dict(hidden_size=256, num_attention_heads=4, attention_head_size=64, feed_forward_size=1024,
+                     encoder_attn_layers=["local", "lsh"] * 2, decoder_attn_layers=["full"] * 3,
+                     lsh_attn_chunk_length=64, local_attn_chunk_length=64, local_num_chunks_after=1,
+                     axial_pos_shape=[32, 32], axial_pos_embds_dim=[64, 192], max_position_embeddings=1024,
+                     full_attn_threshold=1024, reversible=False, copy_attention=True),
     # the long-input reference (benchmarks/): 6+6 layers, 64K positions
     "long": dict(hidden_size=256, num_attention_heads=4, attention_head_size=64, feed_forward_size=1024,
                  encoder_attn_layers=["local", "lsh"] * 3, decoder_attn_layers=["full"] * 6,
@@ -118,6 +131,48 @@ class DataArguments:
     max_predict_samples: int | None = field(default=None)
     preprocessing_num_workers: int | None = field(default=None)
     jieba_rouge: bool = field(default=False, metadata={"help": "also report word-level (jieba) ROUGE"})
+    no_repeat_ngram_size: int | None = field(
+        default=None, metadata={"help": "generation: never repeat an n-gram of this many tokens (saved in the checkpoint)"}
+    )
+
+
+@dataclass
+class RecipeArguments:
+    max_train_minutes: float | None = field(
+        default=None,
+        metadata={"help": "stop training after this many wall-clock minutes (then save, evaluate, predict as asked); "
+                          "pair it with a large --max_steps and --lr_scheduler_type constant_with_warmup"},
+    )
+    decoder_token_dropout: float = field(
+        default=0.0,
+        metadata={"help": "replace teacher-forced decoder input tokens by [MASK] with this probability (training only)"},
+    )
+
+
+class TimeBudgetCallback(TrainerCallback):
+    """Stops training once `minutes` of wall-clock time have passed since training began.
+
+    Under DDP every process must stop at the same step (a process that stops alone leaves the
+    others waiting in an all-reduce), so the main process decides and broadcasts each step."""
+
+    def __init__(self, minutes: float) -> None:
+        self.seconds = minutes * 60
+        self.started = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.started = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        stop = torch.tensor([float(time.perf_counter() - self.started >= self.seconds)])
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            stop = stop.to(args.device) if torch.distributed.get_backend() == "nccl" else stop
+            torch.distributed.broadcast(stop, src=0)
+        if stop.item():
+            if not control.should_training_stop:
+                logger.info("--max_train_minutes %.1f reached at step %d: stopping training", self.seconds / 60,
+                            state.global_step)
+            control.should_training_stop = True
+        return control
 
 
 def parse_overrides(text: str | None) -> dict:
@@ -263,6 +318,26 @@ class ReformerZhTrainer(Seq2SeqTrainer):
                                        "weight_decay": 0.0})
         return optimizer
 
+    def get_eval_dataloader(self, eval_dataset=None):
+        with self.evaluation_collator():
+            return super().get_eval_dataloader(eval_dataset)
+
+    def get_test_dataloader(self, test_dataset):
+        with self.evaluation_collator():
+            return super().get_test_dataloader(test_dataset)
+
+    @contextlib.contextmanager
+    def evaluation_collator(self):
+        """Evaluation batches come from the collator without its training-only noise
+        (`--decoder_token_dropout`); the data loader keeps the collator it was built with."""
+        training_collator = self.data_collator
+        if hasattr(training_collator, "for_evaluation"):
+            self.data_collator = training_collator.for_evaluation()
+        try:
+            yield
+        finally:
+            self.data_collator = training_collator
+
     def log(self, logs: dict, *args, **kwargs) -> None:
         if "loss" in logs:  # a training log: report the memory usage of the steps since the last one
             logs.update({name: round(share, 4) for name, share in memory_usage(self.model).items()})
@@ -286,12 +361,14 @@ SPARSE_OPTIMIZERS = ("sgd", "adagrad")
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = HfArgumentParser((ModelArguments, DataArguments, Seq2SeqTrainingArguments))
+    parser = HfArgumentParser((ModelArguments, DataArguments, Seq2SeqTrainingArguments, RecipeArguments))
     argv = list(sys.argv[1:] if argv is None else argv)
     if len(argv) == 1 and argv[0].endswith(".json"):
-        model_args, data_args, training_args = parser.parse_json_file(json_file=argv[0])
+        model_args, data_args, training_args, recipe_args = parser.parse_json_file(json_file=argv[0])
     else:
-        model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
+        model_args, data_args, training_args, recipe_args = parser.parse_args_into_dataclasses(args=argv)
+    if recipe_args.max_train_minutes is not None and recipe_args.max_train_minutes <= 0:
+        raise ValueError(f"--max_train_minutes must be positive, got {recipe_args.max_train_minutes}.")
     if "--train_sampling_strategy" not in argv:
         training_args.train_sampling_strategy = "group_by_length"  # long documents: batch similar lengths
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
@@ -330,6 +407,8 @@ def main(argv: list[str] | None = None) -> dict:
     model.generation_config.max_new_tokens = val_max_target_length
     model.generation_config.max_length = None
     model.generation_config.num_beams = num_beams
+    if data_args.no_repeat_ngram_size is not None:
+        model.generation_config.no_repeat_ngram_size = data_args.no_repeat_ngram_size
     # a summary never contains padding, [BOS] or [MASK]
     model.generation_config.suppress_tokens = sorted(
         {i for i in (tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.mask_token_id) if i is not None}
@@ -360,7 +439,8 @@ def main(argv: list[str] | None = None) -> dict:
     eval_dataset = prepare("validation", data_args.max_eval_samples)[1] if training_args.do_eval else None
     test_raw, test_dataset = prepare("test", data_args.max_predict_samples) if training_args.do_predict else (None, None)
 
-    collator = ReformerZhSeq2SeqCollator(tokenizer, model=model, pad_to_multiple_of=chunk_multiple(config))
+    collator = ReformerZhSeq2SeqCollator(tokenizer, model=model, pad_to_multiple_of=chunk_multiple(config),
+                                         decoder_token_dropout=recipe_args.decoder_token_dropout)
 
     def decode_pairs(eval_prediction):
         predictions, labels = eval_prediction.predictions, eval_prediction.label_ids
@@ -385,6 +465,7 @@ def main(argv: list[str] | None = None) -> dict:
         processing_class=tokenizer,
         data_collator=collator,
         compute_metrics=compute_metrics if training_args.predict_with_generate else None,
+        callbacks=[TimeBudgetCallback(recipe_args.max_train_minutes)] if recipe_args.max_train_minutes else None,
     )
 
     all_metrics: dict = {}

@@ -1,0 +1,137 @@
+"""The recommended recipes, one command each: `make lcsts`, `make xwlb-story`.
+
+Each trains from nothing on ../shared/data (a character tokenizer built from the training
+file, then scripts/train.py with the flags below), inside a wall-clock budget that fits a
+2-core CPU, and leaves the checkpoint in outputs/<recipe>/, loadable by
+`pipeline("summarization", model="outputs/<recipe>", trust_remote_code=True)`. At the end it
+prints the dev_test scores beside the first-sentence baseline and writes them to
+outputs/<recipe>/recipe_results.json.
+
+    python scripts/recipe.py lcsts
+    python scripts/recipe.py xwlb-story --max_train_minutes 30     # a shorter run of the same recipe
+    python scripts/recipe.py lcsts --dry_run                       # print the train.py command only
+    python scripts/recipe.py lcsts -- --bf16 --per_device_train_batch_size 128   # extra train.py flags (GPU)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+DATA = ROOT.parent / "shared" / "data"
+
+# What every recipe shares: chosen on LCSTS validation (benchmarks/results/quality_*.json).
+COMMON_FLAGS = [
+    "--tokenizer_segmentation", "char", "--tokenizer_vocab_size", "8000",
+    "--do_train", "--do_eval", "--do_predict", "--predict_with_generate",
+    "--lr_scheduler_type", "constant_with_warmup", "--warmup_steps", "300", "--learning_rate", "1e-3",
+    "--weight_decay", "0.01", "--adam_beta2", "0.98", "--max_grad_norm", "1.0", "--label_smoothing_factor", "0.1",
+    "--per_device_train_batch_size", "32", "--per_device_eval_batch_size", "64", "--max_steps", "1000000",
+    "--save_strategy", "no", "--eval_strategy", "no", "--logging_steps", "100", "--report_to", "none",
+    "--disable_tqdm", "true", "--seed", "0", "--num_beams", "4", "--no_repeat_ngram_size", "3",
+]
+
+
+@dataclass
+class Recipe:
+    folder: str
+    train_file: str
+    validation_file: str
+    test_file: str
+    max_train_minutes: float
+    flags: list[str] = field(default_factory=list)
+
+
+RECIPES = {
+    # Weibo posts (~110 characters) -> the author's headline (~19)
+    "lcsts": Recipe(
+        folder="lcsts", train_file="train.jsonl", validation_file="validation.jsonl", test_file="dev_test.jsonl",
+        max_train_minutes=120,
+        flags=["--config_name", "headline", "--max_source_length", "192", "--max_target_length", "40"],
+    ),
+    # CCTV news stories (median 366 characters) -> their headline (~18)
+    "xwlb-story": Recipe(
+        folder="xwlb", train_file="story_train.jsonl.gz", validation_file="story_validation.jsonl.gz",
+        test_file="story_dev_test.jsonl.gz", max_train_minutes=120,
+        flags=["--config_name", "headline", "--max_source_length", "512", "--max_target_length", "40"],
+    ),
+}
+
+
+def train_command(name: str, recipe: Recipe, args) -> list[str]:
+    folder = DATA / recipe.folder
+    return [
+        "--train_file", str(folder / recipe.train_file), "--validation_file", str(folder / recipe.validation_file),
+        "--test_file", str(folder / recipe.test_file), "--output_dir", str(Path(args.output_dir or ROOT / "outputs" / name)),
+        "--max_train_minutes", str(args.max_train_minutes or recipe.max_train_minutes),
+        *COMMON_FLAGS, *recipe.flags, *args.train_flags,
+    ]
+
+
+def read_rows(path: Path) -> list[dict]:
+    from tokenization.build_vocab import open_decompressed
+
+    with open_decompressed(path) as handle:
+        return [json.loads(line) for line in handle.read().decode("utf-8").splitlines() if line.strip()]
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("recipe", choices=sorted(RECIPES))
+    parser.add_argument("--max_train_minutes", type=float, default=None, help="override the recipe's training budget")
+    parser.add_argument("--output_dir", default=None, help="default: outputs/<recipe>")
+    parser.add_argument("--dry_run", action="store_true", help="print the train.py arguments and stop")
+    parser.epilog = "Flags after `--` go to scripts/train.py and win over the recipe's."
+    argv = list(sys.argv[1:] if argv is None else argv)
+    split = argv.index("--") if "--" in argv else len(argv)
+    args = parser.parse_args(argv[:split])
+    args.train_flags = argv[split + 1 :]
+    recipe = RECIPES[args.recipe]
+    command = train_command(args.recipe, recipe, args)
+    if args.dry_run:
+        print("python scripts/train.py " + " ".join(command))
+        return {}
+    missing = [p for p in (DATA / recipe.folder / f for f in (recipe.train_file, recipe.validation_file, recipe.test_file))
+               if not p.is_file()]
+    if missing:
+        parser.exit(2, f"error: the {args.recipe} recipe reads {missing[0]}, which is not there; it trains on the shared "
+                       f"data in place (../shared/data next to this checkout).\n")
+
+    import train
+    from baselines import first_sentence
+    from rouge_zh import rouge_scores
+
+    started = time.perf_counter()
+    metrics = train.main(command)
+    minutes = (time.perf_counter() - started) / 60
+    output_dir = Path(command[command.index("--output_dir") + 1])
+    test_rows = read_rows(DATA / recipe.folder / recipe.test_file)
+    test_rows = test_rows[: metrics.get("predict_samples", len(test_rows))]  # --max_predict_samples: the same rows
+    lead = rouge_scores([first_sentence(r["document"]) for r in test_rows], [r["summary"] for r in test_rows])
+    model = {key.removeprefix("predict_"): value for key, value in metrics.items() if key.startswith("predict_")}
+    results = {"recipe": args.recipe, "minutes_total": round(minutes, 1), "train_steps": metrics.get("train_steps"),
+               "dev_test": model, "dev_test_first_sentence": lead,
+               "validation": {k.removeprefix("eval_"): v for k, v in metrics.items() if k.startswith("eval_")},
+               "train_command": "python scripts/train.py " + " ".join(command)}
+    (output_dir / "recipe_results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    print(f"\n{args.recipe}: {minutes:.0f} minutes in all; dev_test ({len(test_rows)} pairs), character ROUGE F1")
+    print(f"{'system':<16} {'R-1':>6} {'R-2':>6} {'R-L':>6} {'distinct':>8}")
+    for system, scores in (("reformer-zh", model), ("first sentence", lead)):
+        print(f"{system:<16} {scores.get('rouge1', float('nan')):>6.1f} {scores.get('rouge2', float('nan')):>6.1f} "
+              f"{scores.get('rougeL', float('nan')):>6.1f} {scores.get('distinct_share', float('nan')):>8.1%}")
+    print(f"checkpoint: {output_dir}")
+    return results
+
+
+if __name__ == "__main__":
+    from allocator import configure_allocator
+
+    configure_allocator()
+    main()

@@ -1,0 +1,133 @@
+"""What the recipes are made of: denoising pre-training (scripts/pretrain.py), the training-time
+budget and decoder token dropout of scripts/train.py, and scripts/recipe.py."""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import pretrain  # noqa: E402
+import train  # noqa: E402
+from test_scripts import TINY, random_pairs, sample_tokenizer  # noqa: E402,F401  (fixture)
+
+TEXT = "北京今天发布暴雨预警。市民出行请注意安全！地铁部分线路临时停运；公交绕行。气象台说雨将持续到周末?"
+
+
+def test_segments_keep_whole_sentences_within_the_length():
+    pieces = pretrain.segments(TEXT, 24)
+    assert "".join(pieces) == TEXT
+    assert all(len(p) <= 24 for p in pieces)
+    assert pieces[0] == "北京今天发布暴雨预警。市民出行请注意安全！"  # two sentences fit, the third does not
+    assert pretrain.segments("长" * 50, 20) == ["长" * 20, "长" * 20, "长" * 10]  # an overlong sentence is cut
+
+
+def test_infilling_masks_about_the_ratio_in_spans_and_keeps_the_rest_in_order():
+    rng = random.Random(0)
+    text = "".join(chr(0x4E00 + i) for i in range(400))  # distinct characters: every kept one is traceable
+    noised = pretrain.infill(text, rng, mask_ratio=0.3, poisson_lambda=3.0)
+    kept = noised.replace(pretrain.MASK, "")
+    assert 0.25 < 1 - len(kept) / len(text) < 0.35
+    positions = [text.index(c) for c in kept]
+    assert positions == sorted(positions)  # no character moves or repeats
+    masks = noised.count(pretrain.MASK)
+    assert 400 * 0.3 / 6 < masks < 400 * 0.3 / 2  # spans average ~3 characters, not single ones
+
+
+def test_sentence_permutation_keeps_every_sentence():
+    permuted = pretrain.permute_sentences(TEXT, random.Random(1))
+    assert permuted != TEXT
+    split = lambda t: Counter(s for s in pretrain.SENTENCE_END.split(t) if s)  # noqa: E731
+    assert split(permuted) == split(TEXT)
+
+
+def test_poisson_sampler_has_the_rate_as_mean():
+    rng = random.Random(0)
+    draws = [pretrain.poisson(rng, 3.0) for _ in range(20000)]
+    assert abs(sum(draws) / len(draws) - 3.0) < 0.06
+
+
+def test_pretraining_writes_a_checkpoint_that_train_fine_tunes(tmp_path):
+    raw = tmp_path / "raw.txt"
+    raw.write_text("\n".join(json.loads(line)["document"] for line in
+                             (ROOT / "data" / "sample" / "train.jsonl").read_text(encoding="utf-8").splitlines()),
+                   encoding="utf-8")
+    pretrained = tmp_path / "pretrained"
+    pretrain.main(["--pretrain_file", str(raw), "--segment_length", "48", *TINY, "--output_dir", str(pretrained),
+                   "--tokenizer_segmentation", "char", "--max_steps", "3", "--save_strategy", "no"])
+    pairs = [json.loads(line) for line in (pretrained / "pretrain_pairs.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert pairs and all(pretrain.MASK in p["document"] for p in pairs[:20])
+    assert all(len(p["summary"]) <= 48 for p in pairs)
+    assert (pretrained / "model.safetensors").exists()
+    fine_tuned = tmp_path / "fine_tuned"
+    train.main([a for a in TINY if a not in ("tiny", "--config_name", "--tokenizer_vocab_size", "600")]
+               + ["--model_name_or_path", str(pretrained), "--output_dir", str(fine_tuned), "--do_train",
+                  "--max_steps", "2", "--save_strategy", "no"])
+    assert json.loads((fine_tuned / "trainer_state.json").read_text())["global_step"] == 2
+    assert (fine_tuned / "model.safetensors").exists()
+
+
+@pytest.mark.parametrize("argv, pattern", [
+    (["--pretrain_file", "missing.jsonl"], "does not exist"),
+    (["--pretrain_file", "x.txt", "--mask_ratio", "1.5"], "mask_ratio"),
+    (["--pretrain_file", "x.txt", "--output_dir", "o", "--train_file", "t.jsonl"], "--train_file is set by pre-training"),
+])
+def test_pretraining_rejects_bad_arguments_without_a_traceback(argv, pattern, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    argv = argv if "--output_dir" in argv else argv + ["--output_dir", "o"]
+    with pytest.raises(SystemExit) as exit_info:
+        pretrain.main(argv)
+    assert exit_info.value.code == 2
+    assert pattern in capsys.readouterr().err
+
+
+def test_time_budget_stops_training_and_still_saves_and_evaluates(tmp_path):
+    metrics = train.main(TINY + ["--output_dir", str(tmp_path), "--do_train", "--do_eval", "--max_steps", "100000",
+                                 "--save_strategy", "no", "--max_train_minutes", "0.05"])
+    steps = json.loads((tmp_path / "trainer_state.json").read_text())["global_step"]
+    assert 0 < steps < 1000  # three seconds of a tiny model, not the 100000 steps asked for
+    assert (tmp_path / "model.safetensors").exists() and "eval_loss" in metrics
+
+
+def test_decoder_token_dropout_masks_inputs_in_training_batches_only(sample_tokenizer):
+    from collator import ReformerZhSeq2SeqCollator
+    from utils import ReformerZhModelTester
+
+    tester = ReformerZhModelTester()
+    model = tester.build_model(tester.get_config())
+    pairs = random_pairs([30] * 64, [20] * 64)
+    torch.manual_seed(0)
+    collator = ReformerZhSeq2SeqCollator(sample_tokenizer, model=model, pad_to_multiple_of=4, decoder_token_dropout=0.25)
+    noisy = collator(pairs)
+    clean = collator.for_evaluation()(pairs)
+    assert torch.equal(noisy["labels"], clean["labels"])
+    dropped = noisy["decoder_input_ids"] != clean["decoder_input_ids"]
+    assert (noisy["decoder_input_ids"][dropped] == sample_tokenizer.mask_token_id).all()
+    assert not dropped[:, 0].any()  # the start token stays
+    assert not dropped[~clean["decoder_attention_mask"].bool()].any()  # padding stays padding
+    real = clean["decoder_attention_mask"].bool()[:, 1:]
+    assert 0.2 < dropped[:, 1:][real].float().mean() < 0.3
+    with pytest.raises(ValueError, match="decoder_token_dropout"):
+        ReformerZhSeq2SeqCollator(sample_tokenizer, model=model, pad_to_multiple_of=4, decoder_token_dropout=1.0)
+
+
+def test_recipes_name_existing_presets_and_flags(capsys):
+    import recipe
+
+    for name in recipe.RECIPES:
+        recipe.main([name, "--dry_run"])
+        command = capsys.readouterr().out.split()[2:]
+        preset = command[command.index("--config_name") + 1]
+        assert preset in train.CONFIG_PRESETS
+        train.ReformerZhConfig(**train.CONFIG_PRESETS[preset])  # the preset is a valid config
+        parser = train.HfArgumentParser((train.ModelArguments, train.DataArguments, train.Seq2SeqTrainingArguments,
+                                         train.RecipeArguments))
+        parser.parse_args_into_dataclasses(args=command)  # every flag exists

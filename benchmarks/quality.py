@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import re
 import sys
 import time
 from pathlib import Path
@@ -31,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
+from baselines import first_sentence as lead  # noqa: E402
 from rouge_zh import rouge_scores  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "lcsts"
@@ -43,11 +43,6 @@ def read_jsonl(path: Path, limit: int | None = None) -> list[dict]:
     with open_decompressed(path) as handle:
         rows = [json.loads(line) for line in handle.read().decode("utf-8").splitlines() if line.strip()]
     return rows[:limit] if limit else rows
-
-
-def lead(document: str) -> str:
-    """The first sentence, the extractive baseline LCSTS papers report."""
-    return re.split(r"(?<=[。！？!?])", document, maxsplit=1)[0]
 
 
 def build_models(vocab_size: int, pad: int, bos: int, eos: int, args):
@@ -78,14 +73,23 @@ def build_models(vocab_size: int, pad: int, bos: int, eos: int, args):
 
     # The memory family (issue 7), each option alone on top of the reformer-zh baseline.
     middle = args.encoder_layers // 2
+    from plain_transformer import PlainTransformer
+
     return {
         "reformer-zh": variant(),
+        # the reference that tells a recipe problem from a model problem (benchmarks/plain_transformer.py)
+        "transformer": lambda: PlainTransformer(vocab_size, args.hidden, args.encoder_layers, args.decoder_layers,
+                                                args.dropout, pad, bos, eos),
         "bart": lambda: BartForConditionalGeneration(bart),
         "reformer-zh+mem_kv4": variant(num_mem_kv=4),
         "reformer-zh+pkm": variant(pkm_layers=[middle], pkm_num_keys=64, pkm_topk=16, pkm_heads=4, pkm_dim_key=64),
         "reformer-zh+pkm_batchnorm": variant(pkm_layers=[middle], pkm_num_keys=64, pkm_topk=16, pkm_heads=4,
                                              pkm_dim_key=64, pkm_query_norm="batch"),
         "reformer-zh+mean_heads": variant(head_combine="mean"),
+        # issue 12: what makes the decoder read its input
+        "reformer-zh+copy": variant(copy_attention=True),
+        "reformer-zh+scale_embedding": variant(scale_embedding=True),
+        "reformer-zh+copy+scale_embedding": variant(copy_attention=True, scale_embedding=True),
     }
 
 
@@ -105,7 +109,9 @@ def batches(encoded: list[tuple[list[int], list[int]]], batch_size: int, pad: in
             yield input_ids, (input_ids != pad).long(), labels
 
 
-def train_for(model, encoded, args, pad: int) -> dict:
+def train_for(model, encoded, args, pad: int, checkpoint=None) -> dict:
+    """Train for `args.budget_minutes` of training time; every `args.curve_minutes` call
+    `checkpoint(minutes, step)` (its time is not charged to the budget) for the learning curve."""
     from modeling_reformer_zh import memory_parameter_groups, memory_usage
 
     # product-key memory values get their own rate and no weight decay (a no-op for other models)
@@ -119,11 +125,18 @@ def train_for(model, encoded, args, pad: int) -> dict:
     rng = random.Random(0)
     stream = batches(encoded, args.batch_size, pad, rng)
     model.train()
-    started, step, losses = time.perf_counter(), 0, []
-    while time.perf_counter() - started < budget:
+    trained, step, losses, curve = 0.0, 0, [], []
+    next_point = args.curve_minutes * 60 if args.curve_minutes else float("inf")
+    if args.budget_steps and args.curve_steps:
+        next_point = args.curve_steps
+    max_steps = args.budget_steps or float("inf")
+    if args.budget_steps:  # a step budget: progress (the decay) and the curve count steps, not time
+        budget = float("inf")
+    while trained < budget and step < max_steps:
+        step_started = time.perf_counter()
         input_ids, attention_mask, labels = next(stream)
         # warm-up, then linear decay against the elapsed share of the budget
-        progress = (time.perf_counter() - started) / budget
+        progress = step / max_steps if args.budget_steps else trained / budget
         scale = min(1.0, (step + 1) / warmup) * max(0.05, 1.0 - progress)
         for group in optimizer.param_groups:
             group["lr"] = group["base_lr"] * scale
@@ -138,11 +151,19 @@ def train_for(model, encoded, args, pad: int) -> dict:
         optimizer.step()
         losses.append(loss.item())
         step += 1
+        trained += time.perf_counter() - step_started
         if step % 200 == 0:
             usage = memory_usage(model)
-            print(f"  step {step}  loss {sum(losses[-200:]) / 200:.3f}  {time.perf_counter() - started:.0f} s"
+            print(f"  step {step}  loss {sum(losses[-200:]) / 200:.3f}  {trained:.0f} s"
                   + (f"  memory usage {usage}" if usage else ""), flush=True)
+        elapsed = step if args.budget_steps else trained
+        if checkpoint is not None and (elapsed >= next_point or trained >= budget or step >= max_steps):
+            curve.append(checkpoint(trained / 60, step))
+            next_point += args.curve_steps if args.budget_steps else args.curve_minutes * 60
+            model.train()
     result = {"steps": step, "final_train_loss": sum(losses[-100:]) / max(1, len(losses[-100:]))}
+    if curve:
+        result["curve"] = curve
     usage = memory_usage(model)
     if usage:
         result["memory_usage_last_steps"] = usage
@@ -205,6 +226,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max_source_length", type=int, default=160)
     parser.add_argument("--max_target_length", type=int, default=32)
     parser.add_argument("--eval_samples", type=int, default=None, help="validation/dev_test rows to summarize")
+    parser.add_argument("--budget_steps", type=int, default=0,
+                        help="train this many steps instead of --budget_minutes (per-step comparisons on a noisy machine)")
+    parser.add_argument("--curve_steps", type=int, default=0, help="with --budget_steps: curve points every this many steps")
+    parser.add_argument("--curve_minutes", type=float, default=0,
+                        help="score dev_test greedily every this many training minutes (not charged to the budget)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
@@ -236,7 +262,20 @@ def main(argv: list[str] | None = None) -> None:
         model = factories[name]()
         parameters = sum(p.numel() for p in model.parameters())
         print(f"{name}: {parameters / 1e6:.1f}M parameters, {args.budget_minutes} min", flush=True)
-        entry = {"parameters_millions": parameters / 1e6, **train_for(model, encoded, args, pad)}
+
+        def checkpoint(minutes: float, step: int, model=model) -> dict:
+            rows = splits["dev_test"]
+            scores = rouge_scores(summarize(model, tokenizer, [r["document"] for r in rows], args),
+                                  [r["summary"] for r in rows])
+            point = {"minutes": round(minutes, 2), "step": step, "dev_test_rougeL": scores["rougeL"],
+                     "dev_test_distinct_share": scores["distinct_share"],
+                     "validation_loss": validation_loss(model, tokenizer, splits["validation"][:128], args)}
+            print(f"  curve {point}", flush=True)
+            return point
+
+        wants_curve = args.curve_minutes or (args.budget_steps and args.curve_steps)
+        entry = {"parameters_millions": parameters / 1e6,
+                 **train_for(model, encoded, args, pad, checkpoint if wants_curve else None)}
         entry["validation_loss"] = validation_loss(model, tokenizer, splits["validation"], args)
         for split, rows in splits.items():
             predictions = summarize(model, tokenizer, [r["document"] for r in rows], args)
@@ -246,6 +285,9 @@ def main(argv: list[str] | None = None) -> None:
             ]
         report["results"][name] = entry
         print(json.dumps({k: v for k, v in entry.items() if not k.endswith("examples")}, ensure_ascii=False), flush=True)
+        if args.out:  # after every system: a long run that is stopped keeps what it measured
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.out).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
 
     print(f"\n{'system':<24} {'steps':>6} {'val loss':>8} {'split':<10} {'R-1':>6} {'R-2':>6} {'R-L':>6} {'distinct':>8}")
     for name, entry in report["results"].items():

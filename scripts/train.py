@@ -53,6 +53,8 @@ from transformers import (  # noqa: E402
     TrainerCallback,
 )
 
+from transformers.trainer_utils import has_length  # noqa: E402
+
 from collator import ReformerZhSeq2SeqCollator  # noqa: E402
 import modeling_reformer_zh  # noqa: E402,F401  (registers the Auto classes)
 from modeling_reformer_zh import ReformerZhConfig  # noqa: E402
@@ -317,6 +319,14 @@ class ReformerZhTrainer(Seq2SeqTrainer):
             optimizer.add_param_group({"params": list(values.values()), "lr": self.memory_learning_rate,
                                        "weight_decay": 0.0})
         return optimizer
+
+    def _get_eval_sampler(self, eval_dataset):
+        """Evaluation and prediction in dataset order. transformers v5 length-groups them too when
+        training is (`train_sampling_strategy="group_by_length"`): the predictions then come back
+        permuted, and generated_predictions.jsonl would pair each with another row's document."""
+        if eval_dataset is None or not has_length(eval_dataset):
+            return None
+        return torch.utils.data.SequentialSampler(eval_dataset) if self.args.world_size <= 1 else None
 
     def get_eval_dataloader(self, eval_dataset=None):
         with self.evaluation_collator():

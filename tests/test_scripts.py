@@ -32,8 +32,10 @@ TINY = [
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:
     output = tmp_path_factory.mktemp("run")
+    # copy attention: after 12 steps it already writes varied summaries, which the order check needs
     train.main(TINY + ["--output_dir", str(output), "--do_train", "--do_eval", "--do_predict",
-                       "--predict_with_generate", "--max_steps", "12", "--save_strategy", "no", "--num_beams", "2"])
+                       "--predict_with_generate", "--max_steps", "12", "--save_strategy", "no", "--num_beams", "2",
+                       "--config_overrides", "copy_attention=true"])
     return output
 
 
@@ -52,6 +54,24 @@ def test_train_evaluate_predict_writes_a_complete_checkpoint(trained):
     config = json.loads((trained / "config.json").read_text())
     assert config["custom_pipelines"]["summarization"]["impl"] == "pipeline_reformer_zh.SummarizationPipeline"
     assert json.loads((trained / "generation_config.json").read_text())["num_beams"] == 2
+
+
+def test_each_written_prediction_is_the_summary_of_its_own_row(trained):
+    """Predictions are written beside the rows they summarize: regenerate some, one row at a time."""
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    model = AutoModelForSeq2SeqLM.from_pretrained(trained).eval()
+    tokenizer = AutoTokenizer.from_pretrained(trained)
+    records = [json.loads(line) for line in (trained / "generated_predictions.jsonl").read_text().splitlines()]
+    rows = {json.loads(line)["id"]: json.loads(line) for line in
+            (ROOT / "data" / "sample" / "validation.jsonl").read_text(encoding="utf-8").splitlines()}
+    assert len({r["prediction"] for r in records}) > 1  # else any order would pass
+    for record in records[:6]:
+        assert record["reference"] == rows[record["id"]]["summary"]
+        inputs = tokenizer(rows[record["id"]]["document"], max_length=256, truncation=True, return_tensors="pt")
+        with torch.no_grad():
+            alone = tokenizer.decode(model.generate(**inputs)[0], skip_special_tokens=True)
+        assert alone == record["prediction"], record["id"]
 
 
 def test_pipeline_and_cli_return_summaries(trained, tmp_path, capsys):

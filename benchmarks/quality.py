@@ -32,17 +32,9 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from baselines import first_sentence as lead  # noqa: E402
 from rouge_zh import rouge_scores  # noqa: E402
+from tokenization.build_vocab import read_jsonl  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "lcsts"
-
-
-def read_jsonl(path: Path, limit: int | None = None) -> list[dict]:
-    """Rows of a .jsonl file, gzip/bz2/xz-compressed or not (`open_decompressed`)."""
-    from tokenization.build_vocab import open_decompressed
-
-    with open_decompressed(path) as handle:
-        rows = [json.loads(line) for line in handle.read().decode("utf-8").splitlines() if line.strip()]
-    return rows[:limit] if limit else rows
 
 
 def build_models(vocab_size: int, pad: int, bos: int, eos: int, args):

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 import re
 import sys
@@ -69,14 +70,16 @@ def infill(text: str, rng: random.Random, mask_ratio: float, poisson_lambda: flo
     budget = round(len(text) * mask_ratio)
     characters = list(text)
     masked: dict[int, int] = {}  # start -> span length
+    covered: set[int] = set()  # positions inside a span (a zero-length span covers its start)
     attempts = 0
     while budget > 0 and attempts < 10 * len(text):
         attempts += 1
         length = min(poisson(rng, poisson_lambda), budget)
         start = rng.randrange(len(characters) + 1 - length)
         span = range(start, start + max(length, 1))
-        if any(s <= i < s + max(n, 1) for i in span for s, n in masked.items()):
+        if covered.intersection(span):
             continue
+        covered.update(span)
         masked[start] = length
         budget -= max(length, 1)
     pieces, position = [], 0
@@ -90,7 +93,7 @@ def infill(text: str, rng: random.Random, mask_ratio: float, poisson_lambda: flo
 
 def poisson(rng: random.Random, rate: float) -> int:
     """Knuth's sampler: fine for the small rates span lengths use."""
-    threshold, count, product = pow(2.718281828459045, -rate), 0, rng.random()
+    threshold, count, product = math.exp(-rate), 0, rng.random()
     while product > threshold:
         count += 1
         product *= rng.random()

@@ -75,13 +75,6 @@ def train_command(name: str, recipe: Recipe, args) -> list[str]:
     ]
 
 
-def read_rows(path: Path) -> list[dict]:
-    from tokenization.build_vocab import open_decompressed
-
-    with open_decompressed(path) as handle:
-        return [json.loads(line) for line in handle.read().decode("utf-8").splitlines() if line.strip()]
-
-
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("recipe", choices=sorted(RECIPES))
@@ -107,16 +100,17 @@ def main(argv: list[str] | None = None) -> dict:
     import train
     from baselines import first_sentence
     from rouge_zh import rouge_scores
+    from tokenization.build_vocab import read_jsonl
 
     started = time.perf_counter()
     metrics = train.main(command)
     minutes = (time.perf_counter() - started) / 60
     output_dir = Path(command[command.index("--output_dir") + 1])
-    test_rows = read_rows(DATA / recipe.folder / recipe.test_file)
+    test_rows = read_jsonl(DATA / recipe.folder / recipe.test_file)
     test_rows = test_rows[: metrics.get("predict_samples", len(test_rows))]  # --max_predict_samples: the same rows
     lead = rouge_scores([first_sentence(r["document"]) for r in test_rows], [r["summary"] for r in test_rows])
     model = {key.removeprefix("predict_"): value for key, value in metrics.items() if key.startswith("predict_")}
-    results = {"recipe": args.recipe, "minutes_total": round(minutes, 1), "train_steps": metrics.get("train_steps"),
+    results = {"recipe": args.recipe, "minutes_total": round(minutes, 1), "train_steps": json.loads((output_dir / "trainer_state.json").read_text())["global_step"],
                "dev_test": model, "dev_test_first_sentence": lead,
                "validation": {k.removeprefix("eval_"): v for k, v in metrics.items() if k.startswith("eval_")},
                "train_command": "python scripts/train.py " + " ".join(command)}

@@ -24,10 +24,10 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import time
 import math
 import os
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,7 +52,6 @@ from transformers import (  # noqa: E402
     Seq2SeqTrainingArguments,
     TrainerCallback,
 )
-
 from transformers.trainer_utils import has_length  # noqa: E402
 
 from collator import ReformerZhSeq2SeqCollator  # noqa: E402
@@ -78,10 +77,9 @@ CONFIG_PRESETS = {
                   lsh_attn_chunk_length=64, local_attn_chunk_length=64, axial_pos_shape=[64, 64],
                   axial_pos_embds_dim=[64, 192], max_position_embeddings=4096, full_attn_threshold=512),
     # headlines from short documents (LCSTS, xwlb stories; `make lcsts`, `make xwlb-story`): copy
-    # attention makes the decoder read its input from the first few hundred steps (issue 12,
-    # benchmarks/results/quality_diagnosis_steps.json); inputs of
-    # at most 512 tokens run the LSH layers exactly, and a plain backward is faster than the
-    # reversible one at these lengths
+    # attention makes the decoder read its input within a few hundred steps (issue 12,
+    # benchmarks/results/quality_diagnosis_steps.json); inputs up to 1024 tokens run the LSH layers
+    # exactly, and a plain backward is faster than the reversible one at these lengths
     "headline": dict(hidden_size=256, num_attention_heads=4, attention_head_size=64, feed_forward_size=1024,
                      encoder_attn_layers=["local", "lsh"] * 2, decoder_attn_layers=["full"] * 3,
                      lsh_attn_chunk_length=64, local_attn_chunk_length=64, local_num_chunks_after=1,

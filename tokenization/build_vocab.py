@@ -54,6 +54,15 @@ def open_decompressed(path: Path):
     return COMPRESSIONS.get(path.suffix.lower(), open)(path, "rb")
 
 
+def read_jsonl(path: Path, limit: int | None = None) -> list[dict]:
+    """Rows of a .jsonl file, compressed or not (the benchmarks and recipes read data in place)."""
+    import json
+
+    with open_decompressed(Path(path)) as handle:
+        rows = [json.loads(line) for line in handle.read().decode("utf-8").splitlines() if line.strip()]
+    return rows[:limit] if limit else rows
+
+
 def count_units(
     texts: Iterable[str], *, segmentation: str = "word", lowercase: bool = True, segmenter=None,
     keep_cjk_punctuation: bool = True,

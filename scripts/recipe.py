@@ -56,11 +56,13 @@ RECIPES = {
         max_train_minutes=120,
         flags=["--config_name", "headline", "--max_source_length", "192", "--max_target_length", "40"],
     ),
-    # CCTV news stories (median 366 characters) -> their headline (~18)
+    # CCTV news stories (median 366 characters) -> their headline (~18). The first 256 characters
+    # hold 86.7% of the headline's characters (all 512: 89.0%, the whole story: 89.6%; validation)
+    # at 3 s a step against 7 s for 512 (batch 32, this CPU): twice the steps in the same minutes.
     "xwlb-story": Recipe(
         folder="xwlb", train_file="story_train.jsonl.gz", validation_file="story_validation.jsonl.gz",
         test_file="story_dev_test.jsonl.gz", max_train_minutes=120,
-        flags=["--config_name", "headline", "--max_source_length", "512", "--max_target_length", "40"],
+        flags=["--config_name", "headline", "--max_source_length", "256", "--max_target_length", "40"],
     ),
 }
 

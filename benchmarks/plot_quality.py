@@ -1,0 +1,68 @@
+"""Plot the learning curves of benchmarks/quality.py: dev_test ROUGE-L against training minutes.
+
+One line per system (points from `--curve_minutes`, the final score at the end of the budget),
+the first-sentence baseline as a dashed line, so a reader sees when each model starts reading its
+input. The right panel gives the share of distinct summaries at the same points: a collapsed model
+writes one summary for every input, whatever its ROUGE.
+
+    python benchmarks/plot_quality.py benchmarks/results/quality_copy_vs_bart.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def curve_points(entry: dict) -> list[tuple[float, float, float]]:
+    """(minutes, dev_test ROUGE-L, distinct share) along training, ending at the final score."""
+    points = [(p["minutes"], p["dev_test_rougeL"], p["dev_test_distinct_share"]) for p in entry.get("curve", [])]
+    final = entry["dev_test"]
+    minutes = entry.get("minutes") or entry.get("train_minutes")
+    if minutes is not None and (not points or points[-1][0] < minutes - 1e-6):
+        points.append((minutes, final["rougeL"], final["distinct_share"]))
+    return points
+
+
+def main(argv: list[str] | None = None) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("results", help="a JSON file written by benchmarks/quality.py with --curve_minutes")
+    parser.add_argument("--out", default=None, help="default: the results path with .png")
+    args = parser.parse_args(argv)
+    report = json.loads(Path(args.results).read_text())
+    results = report["results"]
+
+    figure, (rouge_axis, distinct_axis) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for name, entry in results.items():
+        if name == "lead" or "dev_test" not in entry:
+            continue
+        points = curve_points(entry)
+        if not points:
+            continue
+        minutes, rouge, distinct = zip(*points)
+        label = f"{name} ({entry.get('parameters_millions', float('nan')):.1f}M, {entry.get('steps', '?')} steps)"
+        rouge_axis.plot(minutes, rouge, marker="o", label=label)
+        distinct_axis.plot(minutes, [100 * d for d in distinct], marker="o", label=name)
+    if "lead" in results:
+        rouge_axis.axhline(results["lead"]["dev_test"]["rougeL"], linestyle="--", color="gray", label="first sentence")
+    rouge_axis.set(xlabel="training minutes (2-core CPU)", ylabel="dev_test ROUGE-L (character F1)",
+                   title="ROUGE-L along training")
+    distinct_axis.set(xlabel="training minutes (2-core CPU)", ylabel="% distinct summaries", ylim=(0, 105),
+                      title="distinct summaries along training")
+    for axis in (rouge_axis, distinct_axis):
+        axis.grid(True, alpha=0.3)
+        axis.legend(fontsize=8)
+    figure.tight_layout()
+    out = Path(args.out or Path(args.results).with_suffix(".png"))
+    figure.savefig(out, dpi=110)
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -296,3 +296,67 @@ def test_built_tokenizers_keep_chinese_punctuation(tmp_path):
     assert "：" in tokenizer.vocab and ":" not in tokenizer.vocab
     loaded = AutoTokenizer.from_pretrained(tmp_path / "tok")
     assert loaded.decode(loaded("李小明（北京）", add_special_tokens=False).input_ids) == "李小明（北京）"
+
+
+# -- paragraphs: a line break is the [NL] token (one per "\n", at most two in a row) -------------
+
+
+@pytest.fixture(scope="module")
+def paragraph_tokenizers(tmp_path_factory) -> list[ReformerZhTokenizer]:
+    folder = tmp_path_factory.mktemp("vocab_nl")
+    vocab = write_vocab(folder, extra=FULL_WIDTH_PUNCTUATION)
+    vocab.write_text(vocab.read_text(encoding="utf-8") + "[NL]\n", encoding="utf-8")
+    return [ReformerZhTokenizer(vocab_file=str(vocab), segmentation=mode, keep_cjk_punctuation=True, keep_line_breaks=True)
+            for mode in ("word", "char")]
+
+
+def test_line_breaks_normalise_to_one_or_two():
+    assert normalize_text("甲 \r\n 乙\n\n\n\n丙\u2029丁", keep_line_breaks=True) == "甲\n乙\n\n丙\n丁"
+    assert normalize_text("\n\n甲\t\n", keep_line_breaks=True) == "甲"  # leading and trailing breaks go
+    assert normalize_text("ab\ncd", keep_line_breaks=True) == "ab\ncd"
+    assert normalize_text("甲\n\n乙 ab\ncd") == "甲乙ab cd"  # without the option: spaces, as before
+
+
+def test_paragraphs_survive_tokenization(paragraph_tokenizers, tmp_path):
+    evening = "李小明在北京大学读书。\n全程2.4公里。\n\n苹果发布iphone15。"
+    for tokenizer in paragraph_tokenizers:
+        tokens = tokenizer.tokenize(evening)
+        assert tokens.count("[NL]") == 3 and tokens[tokens.index("[NL]") - 1] == "。"
+        ids = tokenizer(evening).input_ids
+        assert tokenizer.unk_token_id not in ids
+        # the pipeline decodes with skip_special_tokens=True: the breaks are not special tokens
+        assert tokenizer.decode(ids, skip_special_tokens=True) == evening, tokenizer.segmentation
+        tokenizer.save_pretrained(tmp_path / tokenizer.segmentation)
+        loaded = AutoTokenizer.from_pretrained(tmp_path / tokenizer.segmentation)
+        assert loaded.keep_line_breaks and loaded.decode(loaded(evening).input_ids, skip_special_tokens=True) == evening
+
+
+@settings(max_examples=100, deadline=None)
+@given(text=st.text(alphabet=st.sampled_from(list(CJK[:12] + "ab12.，。 \n\r\t\u2028")), max_size=60))
+def test_text_with_paragraphs_round_trips(paragraph_tokenizers, text):
+    expected = normalize_text(text, keep_line_breaks=True)
+    for tokenizer in paragraph_tokenizers:
+        ids = tokenizer(text, add_special_tokens=False).input_ids
+        assert tokenizer.unk_token_id not in ids
+        assert tokenizer.decode(ids) == expected
+
+
+def test_tokenizers_without_the_line_break_token(word_tokenizer, vocab_file):
+    """Older vocabularies lack [NL]: line breaks stay spaces, and asking for them fails clearly."""
+    assert "[NL]" not in word_tokenizer.tokenize("甲\n乙") and word_tokenizer.decode(
+        word_tokenizer("ab\ncd", add_special_tokens=False).input_ids) == "ab cd"
+    with pytest.raises(ValueError, match=r"keep_line_breaks=True needs the line-break token \[NL\]"):
+        ReformerZhTokenizer(vocab_file=str(vocab_file), keep_line_breaks=True)
+
+
+def test_built_tokenizers_keep_paragraphs(tmp_path):
+    rows = [{"document": "第一段。\n第二段。\n\n第二条新闻。", "summary": "第一段；第二条"}] * 3
+    train_file = tmp_path / "train.jsonl"
+    train_file.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    for segmentation in ("word", "char"):
+        tokenizer = build_tokenizer(train_file=str(train_file), output_dir=str(tmp_path / segmentation), vocab_size=200,
+                                    min_frequency=1, segmentation=segmentation)
+        assert tokenizer.convert_ids_to_tokens(5) == "[NL]" and "\n" not in "".join(tokenizer.vocab)
+        loaded = AutoTokenizer.from_pretrained(tmp_path / segmentation)
+        ids = loaded(rows[0]["document"]).input_ids
+        assert loaded.unk_token_id not in ids and loaded.decode(ids, skip_special_tokens=True) == rows[0]["document"]

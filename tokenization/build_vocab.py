@@ -6,8 +6,8 @@ Counts, over jsonl/json/csv/txt files read with `datasets` (in parallel, with a 
 - every multi-character word: jieba words in word mode, and alphanumeric runs (numbers, Latin
   words) in both modes.
 
-The vocabulary is the five special tokens, then the characters by frequency, then the words by
-frequency (at least `min_frequency` occurrences) up to `vocab_size`.
+The vocabulary is the five special tokens, the line-break token `[NL]`, then the characters by
+frequency, then the words by frequency (at least `min_frequency` occurrences) up to `vocab_size`.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from pathlib import Path
 
 from .tokenization_reformer_zh import (
     CONTINUATION,
+    LINE_BREAK,
     SEGMENTATIONS,
     SPECIAL_TOKENS,
     ReformerZhTokenizer,
@@ -86,20 +87,22 @@ def count_units(
 
 
 def select_vocab(characters: Counter, words: Counter, *, vocab_size: int, min_frequency: int) -> list[str]:
-    """Special tokens, then characters, then words, each by descending frequency (ties by text)."""
+    """Special tokens, the line break, then characters, then words, each by descending frequency
+    (ties by text)."""
     by_frequency = lambda counter: sorted(counter.items(), key=lambda item: (-item[1], item[0]))  # noqa: E731
-    room = vocab_size - len(SPECIAL_TOKENS)
+    reserved = (*SPECIAL_TOKENS, LINE_BREAK)
+    room = vocab_size - len(reserved)
     if room <= 0:
-        raise ValueError(f"--vocab_size {vocab_size} leaves no room after the {len(SPECIAL_TOKENS)} special tokens.")
-    chosen = [c for c, _ in by_frequency(characters) if c not in SPECIAL_TOKENS][:room]
+        raise ValueError(f"--vocab_size {vocab_size} leaves no room after the {len(reserved)} reserved tokens {list(reserved)}.")
+    chosen = [c for c, _ in by_frequency(characters) if c not in reserved][:room]
     taken = set(chosen)
     for word, count in by_frequency(words):
         if len(chosen) >= room or count < min_frequency:
             break
-        if word not in taken and word not in SPECIAL_TOKENS:
+        if word not in taken and word not in reserved:
             chosen.append(word)
             taken.add(word)
-    return list(SPECIAL_TOKENS) + chosen
+    return list(reserved) + chosen
 
 
 def check_utf8(path: Path, flag: str, block_size: int = 1 << 20) -> None:
@@ -217,7 +220,7 @@ def build_tokenizer(
         logging.getLogger(__name__).warning(
             "%s holds only %d distinct characters and words (words seen at least %d times); the vocabulary has %d tokens, "
             "not the %d asked for (lower --min_frequency or add text).",
-            train_file, len(tokens) - len(SPECIAL_TOKENS), min_frequency, len(tokens), vocab_size,
+            train_file, len(tokens) - len(SPECIAL_TOKENS) - 1, min_frequency, len(tokens), vocab_size,
         )
 
     os.makedirs(output_dir, exist_ok=True)
@@ -232,6 +235,7 @@ def build_tokenizer(
     tokenizer = ReformerZhTokenizer(
         vocab_file=vocab_file, user_dict_file=saved_user_dict, segmentation=segmentation, lowercase=lowercase,
         keep_cjk_punctuation=True,  # as count_units counted
+        keep_line_breaks=True,  # count_units counted none: a break is [NL], reserved above
     )
     tokenizer.save_pretrained(output_dir)
     return tokenizer

@@ -10,7 +10,10 @@ Pipeline, for both segmentation modes:
    decodes as written), control and format characters removed,
    optional lowercasing of ASCII letters, whitespace collapsed. A space survives only between
    two ASCII letters or digits: Chinese needs none, and this is what lets `decode` restore the
-   normalised text exactly.
+   normalised text exactly. With `keep_line_breaks`, whitespace holding a line break becomes
+   "\n" (one break: a new paragraph) or "\n\n" (two or more: a blank line, which separates the
+   stories of an xwlb evening), and each "\n" is one `[NL]` token that `decode` turns back into
+   "\n"; without it, line breaks are spaces like any other whitespace.
 2. Split into runs: *alphanumeric runs* (ASCII letters and digits, with decimal points inside
    numbers: "iphone15", "2.4", "21.59") and *other runs* (Chinese, punctuation, symbols, emoji).
 3. Other runs: word mode segments them with jieba (precise mode); a word in the vocabulary is one
@@ -36,12 +39,18 @@ from transformers import PreTrainedTokenizer
 
 VOCAB_FILES_NAMES = {"vocab_file": "vocab.txt", "user_dict_file": "jieba_user_dict.txt"}
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[BOS]", "[EOS]", "[MASK]")  # ids 0..4, in this order
+# A line break. An ordinary vocabulary token, not a special one: `skip_special_tokens=True` (the
+# pipeline's decoding) must keep a summary's paragraphs. A vocabulary file holds one token per
+# line, so "\n" itself cannot be a line of it.
+LINE_BREAK = "[NL]"
+LINE_BREAK_CHARACTERS = "\n\r\x0b\x0c\x85\u2028\u2029"  # what str.splitlines breaks at
 CONTINUATION = "##"
 SEGMENTATIONS = ("word", "char")
 
 ALNUM_RUN = re.compile(r"[A-Za-z0-9]+(?:\.[0-9][A-Za-z0-9]*)*")  # maximal: two runs never touch
 ASCII_ALNUM = re.compile(r"[A-Za-z0-9]")
 SPACES = re.compile(r"\s+")
+MAX_LINE_BREAKS = 2  # "\n\n\n" and more are a blank line, like "\n\n"
 ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 # Full-width punctuation and symbols (！＂＃ ... ／, ：；＜＝＞？＠, ［＼］＾＿｀, ｛｜｝～｟｠) and the
 # ellipses …/‥, which NFKC would turn into ASCII: Chinese text writes them full-width.
@@ -52,10 +61,20 @@ def is_ascii_alnum(character: str) -> bool:
     return bool(character) and character.isascii() and character.isalnum()
 
 
-def normalize_text(text: str, lowercase: bool = True, keep_cjk_punctuation: bool = True) -> str:
+def collapse_whitespace(run: re.Match) -> str:
+    """A run of whitespace -> " ", or up to `MAX_LINE_BREAKS` "\n" when it holds line breaks."""
+    breaks = sum(character == "\n" for character in run.group())
+    return "\n" * min(breaks, MAX_LINE_BREAKS) if breaks else " "
+
+
+def normalize_text(
+    text: str, lowercase: bool = True, keep_cjk_punctuation: bool = True, keep_line_breaks: bool = False
+) -> str:
     """NFKC (but for `CJK_PUNCTUATION` when `keep_cjk_punctuation`), control/format characters
-    out, ASCII lowercased, spaces kept only between two ASCII letters or digits (see the module
-    docstring)."""
+    out, ASCII lowercased, spaces kept only between two ASCII letters or digits, line breaks kept
+    as one or two "\n" when `keep_line_breaks` (see the module docstring)."""
+    if keep_line_breaks:
+        text = text.replace("\r\n", "\n")
     if keep_cjk_punctuation:
         pieces = CJK_PUNCTUATION.split(text)  # odd indices: the kept punctuation
         text = "".join(piece if index % 2 else unicodedata.normalize("NFKC", piece) for index, piece in enumerate(pieces))
@@ -65,12 +84,12 @@ def normalize_text(text: str, lowercase: bool = True, keep_cjk_punctuation: bool
     for character in text:
         category = unicodedata.category(character)
         if character.isspace():
-            characters.append(" ")
+            characters.append("\n" if keep_line_breaks and character in LINE_BREAK_CHARACTERS else " ")
         elif category[0] == "C":  # control, format (zero-width), private use, surrogates, unassigned
             continue
         else:
             characters.append(character)
-    text = SPACES.sub(" ", "".join(characters)).strip()
+    text = SPACES.sub(collapse_whitespace, "".join(characters)).strip()
     if lowercase:
         text = text.translate(ASCII_LOWER)
     if " " not in text:
@@ -139,6 +158,10 @@ class ReformerZhTokenizer(PreTrainedTokenizer):
         keep_cjk_punctuation: keep full-width punctuation as written instead of folding it to
             ASCII with NFKC. `scripts/build_tokenizer.py` builds tokenizers with True; the default
             False is what tokenizers saved before the option existed were built with.
+        keep_line_breaks: keep paragraphs: a line break is the `[NL]` token (two for a blank
+            line), which the vocabulary must hold; decoding restores "\n". Without it a line break
+            is a space. `scripts/build_tokenizer.py` builds tokenizers with True; the default False
+            is what older tokenizers (whose vocabularies lack `[NL]`) were built with.
     """
 
     vocab_files_names = VOCAB_FILES_NAMES
@@ -151,6 +174,7 @@ class ReformerZhTokenizer(PreTrainedTokenizer):
         segmentation: str = "word",
         lowercase: bool = True,
         keep_cjk_punctuation: bool = False,
+        keep_line_breaks: bool = False,
         pad_token: str = "[PAD]",
         unk_token: str = "[UNK]",
         bos_token: str = "[BOS]",
@@ -167,12 +191,18 @@ class ReformerZhTokenizer(PreTrainedTokenizer):
         missing = [str(t) for t in (unk_token, bos_token, eos_token, mask_token) if str(t) not in self.vocab]
         if missing:
             raise ValueError(f"{vocab_file} lacks the special token(s) {missing}; rebuild it with scripts/build_tokenizer.py.")
+        if keep_line_breaks and LINE_BREAK not in self.vocab:
+            raise ValueError(
+                f"keep_line_breaks=True needs the line-break token {LINE_BREAK} in {vocab_file}; rebuild the vocabulary "
+                "with scripts/build_tokenizer.py, or load with keep_line_breaks=False (line breaks become spaces)."
+            )
         self.ids_to_tokens = {index: token for token, index in self.vocab.items()}
         self.vocab_file = vocab_file
         self.user_dict_file = user_dict_file
         self.segmentation = segmentation
         self.lowercase = lowercase
         self.keep_cjk_punctuation = keep_cjk_punctuation
+        self.keep_line_breaks = keep_line_breaks
         self._jieba = None
         kwargs.setdefault("special_tokens_pattern", "eos")
         kwargs.setdefault("clean_up_tokenization_spaces", False)
@@ -180,6 +210,7 @@ class ReformerZhTokenizer(PreTrainedTokenizer):
             segmentation=segmentation,
             lowercase=lowercase,
             keep_cjk_punctuation=keep_cjk_punctuation,
+            keep_line_breaks=keep_line_breaks,
             pad_token=pad_token,
             unk_token=unk_token,
             bos_token=bos_token,
@@ -227,11 +258,22 @@ class ReformerZhTokenizer(PreTrainedTokenizer):
     # -- text to tokens ----------------------------------------------------------------------------
 
     def normalize(self, text: str) -> str:
-        return normalize_text(text, lowercase=self.lowercase, keep_cjk_punctuation=self.keep_cjk_punctuation)
+        return normalize_text(
+            text, lowercase=self.lowercase, keep_cjk_punctuation=self.keep_cjk_punctuation,
+            keep_line_breaks=self.keep_line_breaks,
+        )
 
     def _tokenize(self, text: str, **kwargs: Any) -> list[str]:
         tokens: list[str] = []
-        for run, is_alnum in split_runs(self.normalize(text)):
+        for index, line in enumerate(self.normalize(text).split("\n")):  # no "\n" without keep_line_breaks
+            if index:
+                tokens.append(LINE_BREAK)
+            tokens.extend(self._tokenize_line(line))
+        return tokens
+
+    def _tokenize_line(self, text: str) -> list[str]:
+        tokens: list[str] = []
+        for run, is_alnum in split_runs(text):
             if is_alnum:
                 tokens.extend(alnum_pieces(run, self.vocab))
             elif self.segmentation == "char":
@@ -244,7 +286,9 @@ class ReformerZhTokenizer(PreTrainedTokenizer):
     def convert_tokens_to_string(self, tokens: list[str]) -> str:
         text = ""
         for token in tokens:
-            if token.startswith(CONTINUATION) and len(token) > len(CONTINUATION):
+            if token == LINE_BREAK and self.keep_line_breaks:
+                text += "\n"
+            elif token.startswith(CONTINUATION) and len(token) > len(CONTINUATION):
                 text += token[len(CONTINUATION) :]
             elif is_ascii_alnum(text[-1:]) and is_ascii_alnum(token[:1]):
                 text += " " + token
@@ -280,4 +324,4 @@ class ReformerZhTokenizer(PreTrainedTokenizer):
         return tuple(saved)
 
 
-__all__ = ["ReformerZhTokenizer", "normalize_text", "split_runs", "SPECIAL_TOKENS"]
+__all__ = ["ReformerZhTokenizer", "normalize_text", "split_runs", "SPECIAL_TOKENS", "LINE_BREAK"]

@@ -138,7 +138,10 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     one, two = load_file(single / "model.safetensors"), load_file(double / "model.safetensors")
     difference = max((one[name] - two[name]).abs().max().item() for name in one)
-    assert difference < 1e-5, difference
+    # Float sums in another order (an all-reduce of two half-batch means against one mean) move
+    # weights by ~1e-5 after three Adam steps (Adam rescales near-zero gradients); training on the
+    # wrong rows moves them by the order of one step, lr = 2e-3.
+    assert difference < 1e-4, difference
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> str:

@@ -57,8 +57,6 @@ def open_decompressed(path: Path):
 
 def read_jsonl(path: Path, limit: int | None = None) -> list[dict]:
     """Rows of a .jsonl file, compressed or not (the benchmarks and recipes read data in place)."""
-    import json
-
     with open_decompressed(Path(path)) as handle:
         rows = [json.loads(line) for line in handle.read().decode("utf-8").splitlines() if line.strip()]
     return rows[:limit] if limit else rows

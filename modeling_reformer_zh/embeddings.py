@@ -27,6 +27,17 @@ class ReformerZhAxialPositionEmbeddings(nn.Module):
         """position_ids [s] -> [s, hidden]."""
         return torch.cat([self.rows[position_ids // self.second_factor], self.columns[position_ids % self.second_factor]], dim=-1)
 
+    @torch.no_grad()
+    def grow(self, num_positions: int, std: float) -> list[int]:
+        """Cover `num_positions` by adding rows (the first factor) drawn at `std`; the trained
+        rows and the column table stay, so every position that existed keeps its embedding.
+        Returns the new axial shape."""
+        rows_needed = -(-num_positions // self.second_factor)
+        if rows_needed > self.rows.shape[0]:
+            extra = self.rows.new_empty(rows_needed - self.rows.shape[0], self.rows.shape[1]).normal_(0.0, std)
+            self.rows = nn.Parameter(torch.cat([self.rows, extra]))
+        return [self.rows.shape[0], self.second_factor]
+
 
 class ReformerZhPositionEmbeddings(nn.Module):
     """A learned table of `max_position_embeddings` rows (`axial_pos_embds=False`)."""
@@ -37,6 +48,14 @@ class ReformerZhPositionEmbeddings(nn.Module):
 
     def forward(self, position_ids: Tensor) -> Tensor:
         return self.embedding(position_ids)
+
+    @torch.no_grad()
+    def grow(self, num_positions: int, std: float) -> None:
+        """Add table rows drawn at `std` up to `num_positions`; the existing rows stay."""
+        old = self.embedding.weight
+        if num_positions > old.shape[0]:
+            extra = old.new_empty(num_positions - old.shape[0], old.shape[1]).normal_(0.0, std)
+            self.embedding = nn.Embedding.from_pretrained(torch.cat([old, extra]), freeze=False)
 
 
 class ReformerZhEmbeddings(nn.Module):

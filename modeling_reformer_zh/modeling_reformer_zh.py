@@ -225,6 +225,29 @@ class ReformerZhPreTrainedModel(PreTrainedModel):
             # the gate starts at p_gen = 0.5: neither path is preferred before training says which
             module.gate.bias.zero_()
 
+    def resize_position_embeddings(self, new_num_position_embeddings: int) -> None:
+        """Let both stacks read up to `new_num_position_embeddings` positions, keeping every
+        trained position: a headline checkpoint fine-tuned on whole documents (issue 13). Axial
+        tables gain rows of their first factor; the new rows start at the initial scale and are
+        learned in fine-tuning. Shrinking would drop trained rows, so it is refused."""
+        current = self.config.max_position_embeddings
+        if new_num_position_embeddings < current:
+            raise ValueError(f"resize_position_embeddings({new_num_position_embeddings}) would shrink the position "
+                             f"table below max_position_embeddings={current}; truncate the inputs instead.")
+        std = 1.0 if self.config.scale_embedding else self.config.initializer_range
+        for module in self.modules():
+            if isinstance(module, ReformerZhEmbeddings):
+                shape = module.position_embeddings.grow(new_num_position_embeddings, std)
+                module.max_positions = new_num_position_embeddings
+        if self.config.axial_pos_embds:
+            self.config.axial_pos_shape = shape
+        self.config.max_position_embeddings = new_num_position_embeddings
+
+    def get_position_embeddings(self) -> tuple[nn.Module, nn.Module]:
+        """The encoder's and the decoder's position embeddings (each stack has its own)."""
+        stacks = [m for m in self.modules() if isinstance(m, ReformerZhEmbeddings)]
+        return tuple(stack.position_embeddings for stack in stacks)
+
     def save_pretrained(self, save_directory, *args, **kwargs) -> None:
         """Also write the summarization pipeline that `config.custom_pipelines` declares."""
         super().save_pretrained(save_directory, *args, **kwargs)

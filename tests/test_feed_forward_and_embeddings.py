@@ -88,3 +88,34 @@ def test_scale_embedding_brings_tokens_and_positions_to_unit_scale_and_logits_to
         assert abs(positions.std().item() - position_std) < 0.15 * position_std
     hidden = torch.nn.functional.layer_norm(torch.randn(4, 64, 64), (64,))
     assert 0.8 < scaled.lm_head(hidden).std().item() < 1.2  # the tied head: unit-scale logits at init
+
+
+@pytest.mark.parametrize("axial", [True, False])
+def test_resize_position_embeddings_keeps_trained_positions_and_reaches_new_ones(axial, tmp_path):
+    """A headline checkpoint fine-tuned on whole documents: inputs that fit the old table give
+    the same logits after growing it, longer inputs then run, and the grown table survives
+    save/load; shrinking is refused."""
+    from modeling_reformer_zh import ReformerZhForConditionalGeneration
+
+    tester = ReformerZhModelTester()
+    config, inputs = tester.prepare_config_and_inputs(axial_pos_embds=axial)
+    model = tester.build_model(config).eval()
+    before = model(**inputs).logits
+    long_inputs = {"input_ids": torch.randint(5, 99, (1, 96)), "labels": inputs["labels"][:1]}
+    with pytest.raises(ValueError, match="max_position_embeddings"):
+        model(**long_inputs)
+
+    model.resize_position_embeddings(128)
+    assert_close(model(**inputs).logits, before, atol=0)
+    assert model(**long_inputs).logits.shape[1] == inputs["labels"].shape[1]
+    encoder_positions, decoder_positions = model.get_position_embeddings()
+    assert encoder_positions is not decoder_positions
+    if axial:
+        assert model.config.axial_pos_shape == [16, 8] and encoder_positions.rows.shape[0] == 16
+    assert model.config.max_position_embeddings == 128
+
+    model.save_pretrained(tmp_path)
+    loaded = ReformerZhForConditionalGeneration.from_pretrained(tmp_path).eval()
+    assert_close(loaded(**long_inputs).logits, model(**long_inputs).logits, atol=0)
+    with pytest.raises(ValueError, match="shrink"):
+        model.resize_position_embeddings(64)

@@ -13,6 +13,12 @@ The memory family (issue 7) on the same setup, each option alone on the baseline
 
     python benchmarks/quality.py --systems reformer-zh,reformer-zh+mem_kv4,reformer-zh+pkm,reformer-zh+mean_heads \
         --budget_minutes 6 --out benchmarks/results/quality_memory.json
+
+A system named `<system>+pretrain` spends the first --pretrain_minutes of its budget on
+denoising pre-training (scripts/pretrain.py's noise, default settings) of the LCSTS training
+documents, then fine-tunes for the rest: the same minutes as the system without it.
+
+    python benchmarks/quality.py --systems reformer-zh+copy+pretrain,bart+pretrain --pretrain_minutes 5 ...
 """
 
 from __future__ import annotations
@@ -101,9 +107,11 @@ def batches(encoded: list[tuple[list[int], list[int]]], batch_size: int, pad: in
             yield input_ids, (input_ids != pad).long(), labels
 
 
-def train_for(model, encoded, args, pad: int, checkpoint=None) -> dict:
-    """Train for `args.budget_minutes` of training time; every `args.curve_minutes` call
-    `checkpoint(minutes, step)` (its time is not charged to the budget) for the learning curve."""
+def train_for(model, encoded, args, pad: int, checkpoint=None, budget_minutes: float | None = None,
+              minutes_before: float = 0.0) -> dict:
+    """Train for `budget_minutes` (default `args.budget_minutes`) of training time; every
+    `args.curve_minutes` call `checkpoint(minutes_before + minutes, step)` (its time is not
+    charged to the budget) for the learning curve; `minutes_before` counts pre-training."""
     from modeling_reformer_zh import memory_parameter_groups, memory_usage
 
     # product-key memory values get their own rate and no weight decay (a no-op for other models)
@@ -112,7 +120,7 @@ def train_for(model, encoded, args, pad: int, checkpoint=None) -> dict:
     optimizer = torch.optim.AdamW(groups, lr=args.learning_rate, betas=(0.9, 0.98))
     for group in optimizer.param_groups:
         group["base_lr"] = group["lr"]
-    budget = args.budget_minutes * 60
+    budget = (args.budget_minutes if budget_minutes is None else budget_minutes) * 60
     warmup = args.warmup_steps
     rng = random.Random(0)
     stream = batches(encoded, args.batch_size, pad, rng)
@@ -150,7 +158,7 @@ def train_for(model, encoded, args, pad: int, checkpoint=None) -> dict:
                   + (f"  memory usage {usage}" if usage else ""), flush=True)
         elapsed = step if args.budget_steps else trained
         if checkpoint is not None and (elapsed >= next_point or trained >= budget or step >= max_steps):
-            curve.append(checkpoint(trained / 60, step))
+            curve.append(checkpoint(minutes_before + trained / 60, step))
             next_point += args.curve_steps if args.budget_steps else args.curve_minutes * 60
             model.train()
     result = {"steps": step, "final_train_loss": sum(losses[-100:]) / max(1, len(losses[-100:]))}
@@ -193,6 +201,17 @@ def summarize(model, tokenizer, documents: list[str], args) -> list[str]:
     return outputs
 
 
+def denoising_pairs(documents: list[str], tokenizer) -> list[tuple[list[int], list[int]]]:
+    """The training documents noised as scripts/pretrain.py does with its defaults, encoded."""
+    from pretrain import NOISE_DEFAULTS, noised_pairs
+
+    pairs = noised_pairs(documents, argparse.Namespace(**NOISE_DEFAULTS), random.Random(0))
+    length = NOISE_DEFAULTS["segment_length"] + 2
+    sources = tokenizer([p["document"] for p in pairs], max_length=length, truncation=True)["input_ids"]
+    targets = tokenizer([p["summary"] for p in pairs], max_length=length, truncation=True)["input_ids"]
+    return list(zip(sources, targets))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--systems", default="reformer-zh,bart")
@@ -223,6 +242,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--curve_steps", type=int, default=0, help="with --budget_steps: curve points every this many steps")
     parser.add_argument("--curve_minutes", type=float, default=0,
                         help="score dev_test greedily every this many training minutes (not charged to the budget)")
+    parser.add_argument("--pretrain_minutes", type=float, default=5,
+                        help="<system>+pretrain: minutes of the budget spent on denoising pre-training first")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
@@ -249,9 +270,18 @@ def main(argv: list[str] | None = None) -> None:
         report["results"].setdefault("lead", {})[split] = rouge_scores([lead(r["document"]) for r in rows],
                                                                        [r["summary"] for r in rows])
     factories = build_models(tokenizer.vocab_size, pad, bos, eos, args)
-    for name in args.systems.split(","):
+    systems = args.systems.split(",")
+    unknown = [n for n in systems if n.removesuffix("+pretrain") not in factories]
+    if unknown:
+        parser.error(f"unknown system {unknown[0]!r}; choose from {', '.join(factories)} (each may end in +pretrain)")
+    if any(n.endswith("+pretrain") for n in systems) and (
+            args.budget_steps or not 0 < args.pretrain_minutes < args.budget_minutes):
+        parser.error("a +pretrain system needs a minutes budget (no --budget_steps) and 0 < --pretrain_minutes < "
+                     "--budget_minutes")
+    pretrain_pairs = None
+    for name in systems:
         torch.manual_seed(0)
-        model = factories[name]()
+        model = factories[name.removesuffix("+pretrain")]()
         parameters = sum(p.numel() for p in model.parameters())
         print(f"{name}: {parameters / 1e6:.1f}M parameters, {args.budget_minutes} min", flush=True)
 
@@ -266,8 +296,16 @@ def main(argv: list[str] | None = None) -> None:
             return point
 
         wants_curve = args.curve_minutes or (args.budget_steps and args.curve_steps)
-        entry = {"parameters_millions": parameters / 1e6,
-                 **train_for(model, encoded, args, pad, checkpoint if wants_curve else None)}
+        entry = {"parameters_millions": parameters / 1e6}
+        fine_tune_minutes = args.budget_minutes
+        if name.endswith("+pretrain"):
+            if pretrain_pairs is None:
+                pretrain_pairs = denoising_pairs([r["document"] for r in train_rows], tokenizer)
+            pretraining = train_for(model, pretrain_pairs, args, pad, budget_minutes=args.pretrain_minutes)
+            entry["pretraining"] = {"minutes": args.pretrain_minutes, "pairs": len(pretrain_pairs), **pretraining}
+            fine_tune_minutes = args.budget_minutes - args.pretrain_minutes
+        entry.update(train_for(model, encoded, args, pad, checkpoint if wants_curve else None,
+                               budget_minutes=fine_tune_minutes, minutes_before=args.budget_minutes - fine_tune_minutes))
         entry["validation_loss"] = validation_loss(model, tokenizer, splits["validation"], args)
         for split, rows in splits.items():
             predictions = summarize(model, tokenizer, [r["document"] for r in rows], args)

@@ -35,6 +35,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 MASK = "[MASK]"
+# The noise the flags below default to (benchmarks/quality.py pre-trains with the same).
+NOISE_DEFAULTS = dict(segment_length=128, min_segment_length=16, mask_ratio=0.3, poisson_lambda=3.0,
+                      permute_sentences=True, noised_copies=1)
 SENTENCE_END = re.compile(r"(?<=[。！？!?；;\n])")
 
 
@@ -118,14 +121,15 @@ def main(argv: list[str] | None = None) -> dict:
                                      allow_abbrev=False)
     parser.add_argument("--pretrain_file", required=True, help="raw text: .txt lines, or a text column of jsonl/json/csv")
     parser.add_argument("--text_column", default="document", help="comma-separated columns to read (not for .txt)")
-    parser.add_argument("--segment_length", type=int, default=128, help="characters per training segment")
-    parser.add_argument("--min_segment_length", type=int, default=16)
-    parser.add_argument("--mask_ratio", type=float, default=0.3)
-    parser.add_argument("--poisson_lambda", type=float, default=3.0)
-    parser.add_argument("--permute_sentences", type=lambda v: v.lower() in ("1", "true", "yes"), default=True)
-    parser.add_argument("--noised_copies", type=int, default=1, help="differently noised copies of every segment")
+    parser.add_argument("--segment_length", type=int, help="characters per training segment")
+    parser.add_argument("--min_segment_length", type=int)
+    parser.add_argument("--mask_ratio", type=float)
+    parser.add_argument("--poisson_lambda", type=float)
+    parser.add_argument("--permute_sentences", type=lambda v: v.lower() in ("1", "true", "yes"))
+    parser.add_argument("--noised_copies", type=int, help="differently noised copies of every segment")
     parser.add_argument("--max_pretrain_texts", type=int, default=None)
     parser.add_argument("--noise_seed", type=int, default=0)
+    parser.set_defaults(**NOISE_DEFAULTS)
     args, train_flags = parser.parse_known_args(argv)
     if not 0.0 < args.mask_ratio < 1.0:
         parser.error(f"--mask_ratio must be in (0, 1), got {args.mask_ratio}")

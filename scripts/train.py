@@ -266,12 +266,46 @@ def load_tokenizer(model_args: ModelArguments, files: dict[str, str], data_args:
     )
 
 
+# What --config_overrides may change on a trained checkpoint: how the same weights are run
+# (attention windows, hashing, the backward, dropout), never a weight's shape, except
+# max_position_embeddings, which grows the position tables (resize_position_embeddings).
+FINE_TUNE_OVERRIDES = (
+    "reversible", "full_attn_threshold", "hidden_dropout_prob", "attention_probs_dropout_prob", "num_hashes",
+    "num_buckets", "hash_seed", "lsh_attn_chunk_length", "lsh_num_chunks_before", "lsh_num_chunks_after",
+    "local_attn_chunk_length", "local_num_chunks_before", "local_num_chunks_after", "chunk_size_feed_forward",
+    "cross_attn_chunk_length", "max_position_embeddings",
+)
+
+
+def check_override_keys(overrides: dict, valid: list[str]) -> None:
+    """An unknown key would be stored and ignored; name the nearest real one instead."""
+    import difflib
+
+    for key in overrides:
+        if key not in valid:
+            near = difflib.get_close_matches(key, valid, n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            raise ValueError(f"--config_overrides: {key!r} is not a ReformerZhConfig attribute{hint}")
+
+
 def load_model(model_args: ModelArguments, tokenizer):
     overrides = parse_overrides(model_args.config_overrides)
+    valid = list(ReformerZhConfig().to_dict())
+    check_override_keys(overrides, valid)
     if model_args.model_name_or_path:
-        if overrides:
-            raise ValueError("--config_overrides applies to training from scratch, not to --model_name_or_path.")
-        return AutoModelForSeq2SeqLM.from_pretrained(model_args.model_name_or_path)
+        fixed = [key for key in overrides if key not in FINE_TUNE_OVERRIDES]
+        if fixed:
+            raise ValueError(f"--config_overrides {fixed[0]} would change a trained weight's shape or meaning; with "
+                             f"--model_name_or_path only these apply: {', '.join(FINE_TUNE_OVERRIDES)}.")
+        positions = overrides.pop("max_position_embeddings", None)
+        config = AutoConfig.from_pretrained(model_args.model_name_or_path)
+        for key, value in overrides.items():
+            setattr(config, key, value)
+        model = AutoModelForSeq2SeqLM.from_pretrained(model_args.model_name_or_path, config=config)
+        if positions is not None and positions != model.config.max_position_embeddings:
+            logger.info("position tables grown from %d to %d positions", model.config.max_position_embeddings, positions)
+            model.resize_position_embeddings(positions)
+        return model
     name = model_args.config_name or "small"
     if name in CONFIG_PRESETS:
         values = dict(CONFIG_PRESETS[name])

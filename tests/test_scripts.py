@@ -458,3 +458,21 @@ def test_allocator_is_chosen_by_the_train_command_line():
     assert result.returncode == 0 and "--max_source_length" in result.stdout
     preloaded = any(name in os.environ.get("LD_PRELOAD", "") for name in ("jemalloc", "tcmalloc"))
     assert result.stderr.count("allocator: ") == (0 if preloaded or not GLIBC else 1), result.stderr
+
+
+def test_fine_tuning_overrides_run_the_same_weights_longer_and_reject_the_rest(trained, tmp_path):
+    """A checkpoint fine-tuned on longer inputs: positions grow, the backward may change; a
+    typo names the real key, and a key that would reshape trained weights is refused."""
+    fine_tuned = tmp_path / "longer"
+    base = TINY + ["--model_name_or_path", str(trained), "--do_train", "--max_steps", "1", "--save_strategy", "no"]
+    train.main(base + ["--output_dir", str(fine_tuned), "--config_overrides",
+                       "max_position_embeddings=2048,reversible=false,full_attn_threshold=0"])
+    config = json.loads((fine_tuned / "config.json").read_text())
+    assert config["max_position_embeddings"] == 2048 and config["axial_pos_shape"] == [64, 32]
+    assert config["reversible"] is False and config["full_attn_threshold"] == 0
+    with pytest.raises(ValueError, match="did you mean 'num_hashes'"):
+        train.main(base + ["--output_dir", str(tmp_path / "typo"), "--config_overrides", "num_hashs=4"])
+    with pytest.raises(ValueError, match="hidden_size would change"):
+        train.main(base + ["--output_dir", str(tmp_path / "reshape"), "--config_overrides", "hidden_size=32"])
+    with pytest.raises(ValueError, match="did you mean"):  # from scratch too
+        train.main(TINY + ["--output_dir", str(tmp_path / "scratch"), "--do_train", "--config_overrides", "reversable=1"])

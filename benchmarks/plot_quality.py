@@ -6,6 +6,10 @@ input. The right panel gives the share of distinct summaries at the same points:
 writes one summary for every input, whatever its ROUGE.
 
     python benchmarks/plot_quality.py benchmarks/results/quality_copy_vs_bart.json
+    python benchmarks/plot_quality.py benchmarks/results/quality_copy_vs_bart.json \
+        benchmarks/results/quality_pretrain.json --out benchmarks/results/quality_curves.png
+
+Several files (runs with the same settings) are drawn on the same axes.
 """
 
 from __future__ import annotations
@@ -28,11 +32,12 @@ def main(argv: list[str] | None = None) -> None:
     import matplotlib.pyplot as plt
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("results", help="a JSON file written by benchmarks/quality.py with --curve_minutes")
-    parser.add_argument("--out", default=None, help="default: the results path with .png")
+    parser.add_argument("results", nargs="+", help="JSON files written by benchmarks/quality.py with --curve_minutes")
+    parser.add_argument("--out", default=None, help="default: the first results path with .png")
     args = parser.parse_args(argv)
-    report = json.loads(Path(args.results).read_text())
-    results = report["results"]
+    results = {}
+    for path in args.results:
+        results.update(json.loads(Path(path).read_text())["results"])
 
     figure, (rouge_axis, distinct_axis) = plt.subplots(1, 2, figsize=(12, 4.5))
     for name, entry in results.items():
@@ -55,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
         axis.grid(True, alpha=0.3)
         axis.legend(fontsize=8)
     figure.tight_layout()
-    out = Path(args.out or Path(args.results).with_suffix(".png"))
+    out = Path(args.out or Path(args.results[0]).with_suffix(".png"))
     figure.savefig(out, dpi=110)
     print(f"wrote {out}")
 

@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: install test demo bench clean lcsts xwlb-story
+.PHONY: install test demo bench clean lcsts xwlb-story xwlb-program
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ lcsts: install
 
 xwlb-story: install
 	$(PY) scripts/recipe.py xwlb-story
+
+# fine-tunes outputs/xwlb-story (run `make xwlb-story` first) on whole evenings of news
+xwlb-program: install
+	$(PY) scripts/recipe.py xwlb-program
 
 bench: install
 	$(PY) -m pip install -q -e ".[bench]"

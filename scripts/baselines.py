@@ -31,3 +31,13 @@ def story_leads(document: str, max_chars: int | None = None, first_line: bool = 
         lead = first_sentence(block.split("\n")[0] if first_line else block)
         leads.append(lead.rstrip("。！？!?"))
     return "；".join(leads) + "。" if leads else ""
+
+
+# by name, for scripts/recipe.py and the benchmarks
+BASELINES = {
+    "first sentence": first_sentence,
+    "first 287 characters": lambda document: first_characters(document, 287),
+    "story leads, first 1,024 characters": lambda document: story_leads(document, 1024),
+    "story leads, whole evening": story_leads,
+    "story leads with brief titles, whole evening": lambda document: story_leads(document, first_line=True),
+}

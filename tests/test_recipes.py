@@ -17,7 +17,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import pretrain  # noqa: E402
 import train  # noqa: E402
-from test_scripts import TINY, random_pairs, sample_tokenizer  # noqa: E402,F401  (fixture)
+from test_scripts import TINY, random_pairs, sample_tokenizer, trained  # noqa: E402,F401  (fixtures)
 
 TEXT = "北京今天发布暴雨预警。市民出行请注意安全！地铁部分线路临时停运；公交绕行。气象台说雨将持续到周末?"
 
@@ -122,12 +122,45 @@ def test_decoder_token_dropout_masks_inputs_in_training_batches_only(sample_toke
 def test_recipes_name_existing_presets_and_flags(capsys):
     import recipe
 
-    for name in recipe.RECIPES:
+    from baselines import BASELINES
+
+    for name, entry in recipe.RECIPES.items():
         recipe.main([name, "--dry_run"])
         command = capsys.readouterr().out.split()[2:]
-        preset = command[command.index("--config_name") + 1]
-        assert preset in train.CONFIG_PRESETS
-        train.ReformerZhConfig(**train.CONFIG_PRESETS[preset])  # the preset is a valid config
+        assert set(entry.baselines) <= set(BASELINES)
+        if entry.start_from:  # a fine-tune: only overrides a trained checkpoint accepts
+            assert command[command.index("--model_name_or_path") + 1].endswith(entry.start_from)
+            overrides = train.parse_overrides(command[command.index("--config_overrides") + 1])
+            assert set(overrides) <= set(train.FINE_TUNE_OVERRIDES)
+        else:
+            preset = command[command.index("--config_name") + 1]
+            assert preset in train.CONFIG_PRESETS
+            train.ReformerZhConfig(**train.CONFIG_PRESETS[preset])  # the preset is a valid config
         parser = train.HfArgumentParser((train.ModelArguments, train.DataArguments, train.Seq2SeqTrainingArguments,
                                          train.RecipeArguments))
         parser.parse_args_into_dataclasses(args=command)  # every flag exists
+
+
+XWLB = ROOT.parent / "shared" / "data" / "xwlb"
+
+
+@pytest.mark.skipif(not (XWLB / "program_train.jsonl.gz").is_file(), reason=f"xwlb data not found at {XWLB}")
+def test_program_recipe_fine_tunes_a_story_checkpoint_on_windows_and_reads_whole_evenings(trained, tmp_path, capsys):
+    """The xwlb-program path end to end on a tiny checkpoint and a few rows: windows written,
+    positions grown to whole evenings, dev_test scored beside the three long-document baselines."""
+    import recipe
+
+    with pytest.raises(SystemExit) as missing:
+        recipe.main(["xwlb-program", "--start_from", str(tmp_path / "nothing"), "--output_dir", str(tmp_path / "x")])
+    assert missing.value.code == 2 and "make xwlb-story" in capsys.readouterr().err
+
+    results = recipe.main(["xwlb-program", "--start_from", str(trained), "--output_dir", str(tmp_path / "program"),
+                           "--max_train_minutes", "5", "--", "--max_train_samples", "8", "--max_eval_samples", "1",
+                           "--max_predict_samples", "2", "--num_beams", "1", "--val_max_target_length", "6",
+                           "--per_device_train_batch_size", "2", "--max_steps", "2", "--use_cpu"])
+    assert (tmp_path / "program" / "train_windows_4096.jsonl").stat().st_size > 0
+    config = json.loads((tmp_path / "program" / "config.json").read_text())
+    assert config["max_position_embeddings"] == 16384
+    assert set(results["dev_test_baselines"]) == {"first 287 characters", "story leads, first 1,024 characters",
+                                                  "story leads, whole evening"}
+    assert results["train_steps"] == 2 and "rougeL" in results["dev_test"]

@@ -37,7 +37,47 @@ def story_leads(document: str, max_chars: int | None = None, first_line: bool = 
 BASELINES = {
     "first sentence": first_sentence,
     "first 287 characters": lambda document: first_characters(document, 287),
-    "story leads, first 1,024 characters": lambda document: story_leads(document, 1024),
-    "story leads, whole evening": story_leads,
-    "story leads with brief titles, whole evening": lambda document: story_leads(document, first_line=True),
+    "story leads in the first 1024 characters": lambda document: story_leads(document, 1024),
+    "story leads of the whole evening": story_leads,
+    "story leads with brief titles": lambda document: story_leads(document, first_line=True),
 }
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Score baselines on data files: python scripts/baselines.py FILE [FILE ...] [--names ...] [--out JSON]."""
+    import argparse
+    import json
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from rouge_zh import rouge_scores
+    from tokenization.build_vocab import read_jsonl
+
+    parser = argparse.ArgumentParser(description="Character ROUGE F1 of the extractive baselines on jsonl(.gz) files "
+                                                 "with document and summary columns.")
+    parser.add_argument("files", nargs="+")
+    parser.add_argument("--names", default=",".join(BASELINES), help=f"comma-separated, from: {', '.join(BASELINES)}")
+    parser.add_argument("--out", default=None, help="write the scores here as JSON")
+    args = parser.parse_args(argv)
+    names = args.names.split(",")
+    unknown = [n for n in names if n not in BASELINES]
+    if unknown:
+        parser.error(f"unknown baseline {unknown[0]!r}; choose from: {', '.join(BASELINES)}")
+    scores = {}
+    for file in args.files:
+        if not Path(file).is_file():
+            parser.exit(2, f"error: {file} does not exist\n")
+        rows = read_jsonl(file)
+        references = [r["summary"] for r in rows]
+        scores[file] = {n: rouge_scores([BASELINES[n](r["document"]) for r in rows], references) for n in names}
+        for name, result in scores[file].items():
+            print(f"{Path(file).name:<32} {name:<46} R-1 {result['rouge1']:5.1f}  R-2 {result['rouge2']:5.1f}  "
+                  f"R-L {result['rougeL']:5.1f}")
+    if args.out:
+        Path(args.out).write_text(json.dumps(scores, indent=2, ensure_ascii=False) + "\n")
+    return scores
+
+
+if __name__ == "__main__":
+    main()

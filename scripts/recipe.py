@@ -88,7 +88,7 @@ RECIPES = {
                "max_position_embeddings=16384", "--per_device_train_batch_size", "4", "--per_device_eval_batch_size",
                "1", "--learning_rate", "5e-4", "--warmup_steps", "50", "--no_repeat_ngram_size", "0",
                "--max_eval_samples", "30"],
-        baselines=("first 287 characters", "story leads, first 1,024 characters", "story leads, whole evening"),
+        baselines=("first 287 characters", "story leads in the first 1024 characters", "story leads of the whole evening"),
     ),
 }
 

@@ -62,3 +62,20 @@ def test_story_leads_read_only_what_fits_and_write_a_rundown():
     assert story_leads(EVENING["document"], max_chars=20) == "主席会见外宾；各地春耕。"  # the second story is cut
     assert first_characters(EVENING["document"], 5) == "主席会见外"
     assert story_leads("") == ""
+
+
+def test_baselines_command_scores_the_named_baselines_and_rejects_unknown_names(tmp_path, capsys):
+    import pytest
+
+    import baselines
+
+    data = tmp_path / "evenings.jsonl"
+    data.write_text(json.dumps(EVENING, ensure_ascii=False) + "\n", encoding="utf-8")
+    scores = baselines.main([str(data), "--names", "story leads with brief titles,first 287 characters",
+                             "--out", str(tmp_path / "scores.json")])[str(data)]
+    # the brief-title leads rebuild three of the four headlines nearly word for word
+    assert scores["story leads with brief titles"]["rougeL"] > scores["first 287 characters"]["rougeL"] > 0
+    assert json.loads((tmp_path / "scores.json").read_text())[str(data)].keys() == scores.keys()
+    with pytest.raises(SystemExit) as error:
+        baselines.main([str(data), "--names", "lead-3"])
+    assert error.value.code == 2 and "unknown baseline 'lead-3'" in capsys.readouterr().err

@@ -12,41 +12,49 @@ both return `[{"summary_text": ...}]` per input, as v4 did. Imports only transfo
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import logging
 from typing import Any
 
-from transformers import Pipeline
+from transformers import GenerationConfig, Pipeline
 
 logger = logging.getLogger(__name__)
-
-GENERATE_ARGUMENTS = ("max_new_tokens", "num_beams", "min_length", "min_new_tokens", "do_sample", "top_k", "top_p",
-                      "temperature", "length_penalty", "no_repeat_ngram_size", "repetition_penalty", "early_stopping",
-                      "max_length", "num_return_sequences", "generation_config", "suppress_tokens",
-                      "begin_suppress_tokens", "bad_words_ids", "use_cache", "max_time")
 
 
 class SummarizationPipeline(Pipeline):
     """Summarize Chinese documents with a reformer-zh encoder-decoder.
 
-    Call arguments: `max_new_tokens`, `num_beams`, `min_length` and the other `generate()` options;
-    `truncation` (default True): an input longer than the model's positions is cut to
-    `max_position_embeddings` tokens with a warning; with `truncation=False` it raises instead.
-    `batch_size` batches inputs as in every transformers pipeline.
+    Call (or construction) arguments: every `generate()` option (`max_new_tokens`, `num_beams`,
+    `typical_p`, `repetition_penalty`, a `generation_config`, ...), handled as transformers' own
+    generation pipelines do (`_pipeline_calls_generate`); `assistant_model` (and
+    `assistant_tokenizer`) as a model object or, at construction, a repo id; `truncation` (default True): an input
+    longer than the model's positions is cut to `max_position_embeddings` tokens with a warning,
+    with `truncation=False` it raises instead; `batch_size` batches inputs. `config.prefix` (what
+    `scripts/train.py --source_prefix` trained with) is put before every input. Unless the call
+    or the model's generation config sets `min_new_tokens` or `min_length`, a summary has at
+    least one token.
     """
+
+    _pipeline_calls_generate = True
 
     def _sanitize_parameters(self, truncation: bool | None = None, clean_up_tokenization_spaces=None, **kwargs: Any):
         preprocess_parameters = {}
         if truncation is not None:
             preprocess_parameters["truncation"] = truncation
-        unknown = sorted(set(kwargs) - set(GENERATE_ARGUMENTS))
+        valid = generate_option_names(self.model)
+        unknown = sorted(set(kwargs) - valid)
         if unknown:
-            raise TypeError(f"unexpected argument(s) {unknown} for the summarization pipeline; generate options: "
-                            f"{list(GENERATE_ARGUMENTS)}, plus truncation and batch_size.")
+            near = difflib.get_close_matches(unknown[0], sorted(valid), n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else "."
+            raise TypeError(f"unexpected argument {unknown[0]!r} for the summarization pipeline{hint} It takes "
+                            "generate() options (GenerationConfig fields), truncation and batch_size.")
         return preprocess_parameters, dict(kwargs), {}
 
     def preprocess(self, text: str, truncation: bool = True) -> dict:
         if not isinstance(text, str):
             raise TypeError(f"the summarization pipeline takes a string or a list of strings, got {type(text).__name__}")
+        text = (self.prefix or "") + text
         max_tokens = self.model.config.max_position_embeddings
         encoded = self.tokenizer(text, return_tensors="pt")
         length = encoded["input_ids"].shape[1]
@@ -61,8 +69,21 @@ class SummarizationPipeline(Pipeline):
         return dict(encoded)
 
     def _forward(self, model_inputs: dict, **generate_kwargs: Any) -> dict:
+        generate_kwargs = self._prepare_generate_kwargs(generate_kwargs, **self._summary_defaults(generate_kwargs))
+        if self.assistant_model is not None:
+            generate_kwargs.setdefault("assistant_model", self.assistant_model)
+        if self.assistant_tokenizer is not None:
+            generate_kwargs.setdefault("assistant_tokenizer", self.assistant_tokenizer)
+        if "assistant_tokenizer" in generate_kwargs:
+            generate_kwargs.setdefault("tokenizer", self.tokenizer)  # generate() translates between the two
         output_ids = self.model.generate(**model_inputs, **generate_kwargs)
         return {"output_ids": output_ids}
+
+    def _summary_defaults(self, generate_kwargs: dict) -> dict:
+        """min_new_tokens=1 where nothing bounds the length from below: an undertrained model's
+        first choice is often [EOS], and an empty string is no summary."""
+        already = self._get_set_generation_params({**self._generate_kwargs, **generate_kwargs})
+        return {} if {"min_new_tokens", "min_length"} & already.keys() else {"min_new_tokens": 1}
 
     def postprocess(self, model_outputs: dict) -> list[dict[str, str]]:
         return [
@@ -76,3 +97,12 @@ class SummarizationPipeline(Pipeline):
         if isinstance(inputs, list) and all(len(item) == 1 for item in result):
             return [item[0] for item in result]
         return result
+
+
+def generate_option_names(model) -> set[str]:
+    """What `generate()` accepts by name: the GenerationConfig fields and its own arguments
+    (`assistant_model`, `streamer`, `logits_processor`, ...)."""
+    fields = {key for key in vars(GenerationConfig()) if not key.startswith("_")}
+    arguments = {name for name, parameter in inspect.signature(model.generate).parameters.items()
+                 if parameter.kind not in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL)}
+    return fields | arguments | {"generation_config", "assistant_tokenizer"}

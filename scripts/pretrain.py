@@ -177,4 +177,6 @@ if __name__ == "__main__":
     from allocator import configure_allocator
 
     configure_allocator()
-    main()
+    from cli import run_command
+
+    run_command(main)

@@ -272,4 +272,6 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 if __name__ == "__main__":
-    main()
+    from cli import run_command
+
+    run_command(main)

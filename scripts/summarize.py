@@ -24,13 +24,13 @@ def read_inputs(args) -> list[dict]:
     if args.file:
         path = Path(args.file)
         if not path.is_file():
-            raise SystemExit(f"--file {path} does not exist")
+            raise FileNotFoundError(f"--file {path} does not exist")
         lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         if path.suffix == ".jsonl":
             rows = [json.loads(line) for line in lines]
             missing = [i for i, row in enumerate(rows) if args.text_column not in row]
             if missing:
-                raise SystemExit(f"--file {path}: line {missing[0] + 1} has no '{args.text_column}' field "
+                raise ValueError(f"--file {path}: line {missing[0] + 1} has no '{args.text_column}' field "
                                  f"(fields: {sorted(rows[missing[0]])}); name it with --text_column")
             return rows
         return [{"document": line} for line in lines]
@@ -56,10 +56,10 @@ def main(argv: list[str] | None = None) -> list[str]:
 
     rows = read_inputs(args)
     if not rows:
-        raise SystemExit("no input: give texts, --file, or pipe documents on stdin")
+        raise ValueError("no input: give texts, --file, or pipe documents on stdin")
     summarizer = pipeline("summarization", model=args.model, trust_remote_code=True)
     generate = dict(num_beams=args.num_beams, max_new_tokens=args.max_new_tokens)
-    if args.min_new_tokens:
+    if args.min_new_tokens is not None:
         generate["min_new_tokens"] = args.min_new_tokens
     texts = [row[args.text_column] if args.text_column in row else row["document"] for row in rows]
     results = summarizer(texts, batch_size=args.batch_size, truncation=not args.no_truncation, **generate)
@@ -75,4 +75,6 @@ def main(argv: list[str] | None = None) -> list[str]:
 
 
 if __name__ == "__main__":
-    main()
+    from cli import run_command
+
+    run_command(main)

@@ -171,3 +171,6 @@ def test_train_push_to_hub_uploads_the_publish_folder(tmp_path, monkeypatch):
     assert uploaded["files"]["model.safetensors"] == folder_bytes(dry)["model.safetensors"]
     with pytest.raises(ValueError, match="hub_model_id"):
         train.main(["--config_name", "tiny", "--do_train", "--output_dir", str(tmp_path / "x"), "--push_to_hub"])
+    with pytest.raises(ValueError, match="add --do_train"):  # nothing trained: nothing to push, say so
+        train.main(["--config_name", "tiny", "--do_eval", "--output_dir", str(tmp_path / "y"), "--push_to_hub",
+                    "--hub_model_id", "someone/pushed"])

@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: install test demo bench clean lcsts xwlb-story xwlb-program
+.PHONY: install test demo bench clean lcsts xwlb-story xwlb-program xwlb-story-bart xwlb-program-bart
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,13 @@ xwlb-story: install
 # fine-tunes outputs/xwlb-story (run `make xwlb-story` first) on whole evenings of news
 xwlb-program: install
 	$(PY) scripts/recipe.py xwlb-program
+
+# the side-by-side's BART (1,024 positions): the same two recipes
+xwlb-story-bart: install
+	$(PY) scripts/recipe.py xwlb-story-bart
+
+xwlb-program-bart: install
+	$(PY) scripts/recipe.py xwlb-program-bart
 
 bench: install
 	$(PY) -m pip install -q -e ".[bench]"

@@ -113,6 +113,12 @@ class ReformerZhConfig(PretrainedConfig):
             (BART's option) and draw the shared table at std hidden_size^-0.5, position tables at
             std 1: tokens and positions enter the stacks at unit scale while the tied LM head starts
             with logits of unit scale. False draws every table at `initializer_range`.
+        encoder_position_offset_in_training (`bool`, defaults to False): in training, the encoder's
+            positions start at a random offset (one per batch, uniform over the offsets that stay
+            inside `max_position_embeddings`) instead of 0, so that positions beyond the training
+            lengths are trained too (windows of an evening, then the whole evening). Coverage is
+            even in the middle of the table and falls off linearly over the first and last
+            input-length positions. Evaluation and generation always start at 0.
         layer_norm_eps (`float`, defaults to 1e-12), initializer_range (`float`, defaults to 0.02).
         pad_token_id (`int`, defaults to 0), bos_token_id (`int`, defaults to 2),
         eos_token_id (`int`, defaults to 3), decoder_start_token_id (`int`, defaults to 2).
@@ -165,6 +171,7 @@ class ReformerZhConfig(PretrainedConfig):
         copy_attention: bool = False,
         copy_attention_head_size: int | None = None,
         scale_embedding: bool = False,
+        encoder_position_offset_in_training: bool = False,
         layer_norm_eps: float = 1e-12,
         initializer_range: float = 0.02,
         pad_token_id: int = 0,
@@ -215,6 +222,7 @@ class ReformerZhConfig(PretrainedConfig):
         self.copy_attention = copy_attention
         self.copy_attention_head_size = copy_attention_head_size
         self.scale_embedding = scale_embedding
+        self.encoder_position_offset_in_training = encoder_position_offset_in_training
         self.layer_norm_eps = layer_norm_eps
         self.initializer_range = initializer_range
         self.use_cache = use_cache
@@ -310,7 +318,7 @@ class ReformerZhConfig(PretrainedConfig):
                 f"`{field}` must be a number in [0, 1), got {value!r}.",
             )
         for field in ("reversible", "axial_pos_embds", "use_cache", "pkm_sparse_gradients", "copy_attention",
-                      "scale_embedding"):
+                      "scale_embedding", "encoder_position_offset_in_training"):
             value = getattr(self, field)
             require(isinstance(value, bool), f"`{field}` must be True or False, got {value!r}.")
         from transformers.activations import ACT2FN

@@ -61,9 +61,12 @@ class ReformerZhPositionEmbeddings(nn.Module):
 class ReformerZhEmbeddings(nn.Module):
     """Shared token embedding plus this stack's own position embedding, then dropout."""
 
-    def __init__(self, config: ReformerZhConfig, token_embeddings: nn.Embedding) -> None:
+    def __init__(self, config: ReformerZhConfig, token_embeddings: nn.Embedding, random_offset: bool = False) -> None:
         super().__init__()
         self.token_embeddings = token_embeddings
+        # training-only: start at a random position so that rows beyond the training lengths learn
+        # too (config `encoder_position_offset_in_training`); the encoder's only, never the decoder's
+        self.random_offset = random_offset
         if config.axial_pos_embds:
             self.position_embeddings = ReformerZhAxialPositionEmbeddings(config)
         else:
@@ -84,6 +87,9 @@ class ReformerZhEmbeddings(nn.Module):
                 f"({self.max_positions}); truncate it (tokenizer(..., truncation=True, max_length={self.max_positions})) "
                 "or use a config with a larger `max_position_embeddings` (and `axial_pos_shape` covering it)."
             )
-        position_ids = torch.arange(past_length, past_length + seq_length, device=inputs_embeds.device)
+        start = past_length
+        if self.training and self.random_offset:
+            start = int(torch.randint(self.max_positions - seq_length + 1, ()))
+        position_ids = torch.arange(start, start + seq_length, device=inputs_embeds.device)
         hidden_states = inputs_embeds + self.position_embeddings(position_ids).to(inputs_embeds.dtype)
         return nn.functional.dropout(hidden_states, p=self.dropout_p, training=self.training)

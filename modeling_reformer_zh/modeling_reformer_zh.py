@@ -34,6 +34,11 @@ from .feed_forward import ReformerZhFeedForward, apply_in_chunks
 from .product_key_memory import ProductKeyMemory
 from .reversible import StepContext, run_stack
 
+# Imported so that the pipeline file travels with the remote code: transformers fetches the
+# modules this file imports into its module cache and copies them again when saving, so a
+# checkpoint loaded with trust_remote_code and saved elsewhere keeps its pipeline.
+from .pipeline_reformer_zh import SummarizationPipeline  # noqa: F401
+
 SELF_ATTENTION_CLASSES = {
     "lsh": ReformerZhLSHSelfAttention,
     "local": ReformerZhLocalSelfAttention,
@@ -235,18 +240,19 @@ class ReformerZhPreTrainedModel(PreTrainedModel):
             raise ValueError(f"resize_position_embeddings({new_num_position_embeddings}) would shrink the position "
                              f"table below max_position_embeddings={current}; truncate the inputs instead.")
         std = 1.0 if self.config.scale_embedding else self.config.initializer_range
-        for module in self.modules():
-            if isinstance(module, ReformerZhEmbeddings):
-                shape = module.position_embeddings.grow(new_num_position_embeddings, std)
-                module.max_positions = new_num_position_embeddings
+        for stack in self._stack_embeddings():
+            shape = stack.position_embeddings.grow(new_num_position_embeddings, std)
+            stack.max_positions = new_num_position_embeddings
         if self.config.axial_pos_embds:
             self.config.axial_pos_shape = shape
         self.config.max_position_embeddings = new_num_position_embeddings
 
     def get_position_embeddings(self) -> tuple[nn.Module, nn.Module]:
         """The encoder's and the decoder's position embeddings (each stack has its own)."""
-        stacks = [m for m in self.modules() if isinstance(m, ReformerZhEmbeddings)]
-        return tuple(stack.position_embeddings for stack in stacks)
+        return tuple(stack.position_embeddings for stack in self._stack_embeddings())
+
+    def _stack_embeddings(self) -> list[ReformerZhEmbeddings]:
+        return [module for module in self.modules() if isinstance(module, ReformerZhEmbeddings)]
 
     def save_pretrained(self, save_directory, *args, **kwargs) -> None:
         """Also write the summarization pipeline that `config.custom_pipelines` declares."""
@@ -269,7 +275,9 @@ class ReformerZhStack(nn.Module):
     def __init__(self, config: ReformerZhConfig, token_embeddings: nn.Embedding, is_decoder: bool) -> None:
         super().__init__()
         self.config = config
-        self.embeddings = ReformerZhEmbeddings(config, token_embeddings)
+        self.embeddings = ReformerZhEmbeddings(
+            config, token_embeddings, random_offset=not is_decoder and config.encoder_position_offset_in_training
+        )
         layer_class = ReformerZhDecoderLayer if is_decoder else ReformerZhEncoderLayer
         num_layers = len(config.decoder_attn_layers if is_decoder else config.encoder_attn_layers)
         self.layers = nn.ModuleList(layer_class(config, index) for index in range(num_layers))

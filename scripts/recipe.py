@@ -1,4 +1,5 @@
-"""The recommended recipes, one command each: `make lcsts`, `make xwlb-story`, `make xwlb-program`.
+"""The recommended recipes, one command each: `make lcsts`, `make xwlb-story`, `make xwlb-program`
+(and the BART baseline's `make xwlb-story-bart`, `make xwlb-program-bart`).
 
 Each trains from nothing on ../shared/data (a character tokenizer built from the training
 file, then scripts/train.py with the flags below), inside a wall-clock budget that fits a
@@ -14,7 +15,8 @@ outputs/<recipe>/recipe_results.json.
 
 `xwlb-program` fine-tunes the `xwlb-story` checkpoint (outputs/xwlb-story, or --start_from) on
 whole evenings: it trains on windows of whole stories (scripts/evenings.py) and evaluates on
-the full evenings.
+the full evenings. `xwlb-story-bart` and `xwlb-program-bart` are the same two steps for the
+long-input side-by-side's BART (1,024 positions: it reads the first 1,023 characters).
 """
 
 from __future__ import annotations
@@ -59,7 +61,11 @@ class Recipe:
     story_file: str | None = None
     # the extractive baselines printed beside the model (names in baselines.BASELINES)
     baselines: tuple[str, ...] = ("first sentence",)
+    # the trained system's name in the printed table
+    label: str = "reformer-zh"
 
+
+PROGRAM_BASELINES = ("first 287 characters", "story leads in the first 1024 characters", "story leads of the whole evening")
 
 RECIPES = {
     # Weibo posts (~110 characters) -> the author's headline (~19)
@@ -78,33 +84,66 @@ RECIPES = {
     ),
     # a whole evening of CCTV news (median 6,914 characters, at most 31K) -> its rundown (~287):
     # the story checkpoint, its position tables grown to 16K, fine-tuned on windows of whole
-    # stories; validation and dev_test read the full evenings. No repeated-n-gram ban: 27% of
-    # validation rundowns repeat a 10-character span ("习近平总书记..." headlines).
+    # stories; validation and dev_test read the full evenings. The windows' positions start at
+    # a random offset, so positions past 4,096 (which whole evenings reach) are trained too; no
+    # attention dropout: it was 18% of a step (torch.profiler, batch 4 x 4,096) and one pass over
+    # a fifth of the windows does not overfit. No repeated-n-gram ban: 27% of validation rundowns
+    # repeat a 10-character span ("习近平总书记..." headlines).
     "xwlb-program": Recipe(
         folder="xwlb", train_file="program_train.jsonl.gz", validation_file="program_validation.jsonl.gz",
         test_file="program_dev_test.jsonl.gz", max_train_minutes=100, start_from="xwlb-story",
         window_chars=4096, story_file="story_train.jsonl.gz",
         flags=["--max_source_length", "16384", "--max_target_length", "512", "--config_overrides",
-               "max_position_embeddings=16384", "--per_device_train_batch_size", "4", "--per_device_eval_batch_size",
+               "max_position_embeddings=16384,encoder_position_offset_in_training=true,attention_probs_dropout_prob=0.0",
+               "--per_device_train_batch_size", "4", "--per_device_eval_batch_size",
                "1", "--learning_rate", "5e-4", "--warmup_steps", "50", "--no_repeat_ngram_size", "0",
                "--max_eval_samples", "30"],
-        baselines=("first 287 characters", "story leads in the first 1024 characters", "story leads of the whole evening"),
+        baselines=PROGRAM_BASELINES,
+    ),
+    # the side-by-side's full-attention baseline (issue 13): the same two recipes for a BART of
+    # `headline`'s size, whose 1,024 positions read the first 1,023 characters of an evening
+    # (and [EOS]); it fine-tunes on windows of whole stories of at most 1,023 characters (pairs it
+    # can read entirely) with four times the batch (about the same characters a step)
+    "xwlb-story-bart": Recipe(
+        folder="xwlb", train_file="story_train.jsonl.gz", validation_file="story_validation.jsonl.gz",
+        test_file="story_dev_test.jsonl.gz", max_train_minutes=120,
+        flags=["--config_name", "bart-headline", "--max_source_length", "256", "--max_target_length", "40"],
+        label="bart",
+    ),
+    "xwlb-program-bart": Recipe(
+        folder="xwlb", train_file="program_train.jsonl.gz", validation_file="program_validation.jsonl.gz",
+        test_file="program_dev_test.jsonl.gz", max_train_minutes=100, start_from="xwlb-story-bart",
+        window_chars=1023, story_file="story_train.jsonl.gz", label="bart",
+        flags=["--max_source_length", "1024", "--max_target_length", "512", "--per_device_train_batch_size", "16",
+               "--per_device_eval_batch_size", "1", "--learning_rate", "5e-4", "--warmup_steps", "50",
+               "--no_repeat_ngram_size", "0", "--max_eval_samples", "30"],
+        baselines=PROGRAM_BASELINES,
     ),
 }
 
 
-def train_command(name: str, recipe: Recipe, args) -> list[str]:
-    folder = DATA / recipe.folder
+@dataclass
+class RecipePaths:
+    output_dir: Path
+    train_file: Path  # the windows file, for a recipe with `window_chars`: main() writes it before training
+    start_from: Path | None
+
+
+def recipe_paths(name: str, recipe: Recipe, args) -> RecipePaths:
     output_dir = Path(args.output_dir or ROOT / "outputs" / name)
-    train_file = folder / recipe.train_file
-    start = []
-    if recipe.start_from:
-        start = ["--model_name_or_path", str(Path(args.start_from or ROOT / "outputs" / recipe.start_from))]
+    train_file = DATA / recipe.folder / recipe.train_file
     if recipe.window_chars:
-        train_file = output_dir / f"train_windows_{recipe.window_chars}.jsonl"  # written by main() before training
+        train_file = output_dir / f"train_windows_{recipe.window_chars}.jsonl"
+    start_from = Path(args.start_from or ROOT / "outputs" / recipe.start_from) if recipe.start_from else None
+    return RecipePaths(output_dir, train_file, start_from)
+
+
+def train_command(recipe: Recipe, paths: RecipePaths, args) -> list[str]:
+    folder = DATA / recipe.folder
+    start = ["--model_name_or_path", str(paths.start_from)] if paths.start_from else []
     return [
-        "--train_file", str(train_file), "--validation_file", str(folder / recipe.validation_file),
-        "--test_file", str(folder / recipe.test_file), "--output_dir", str(output_dir),
+        "--train_file", str(paths.train_file), "--validation_file", str(folder / recipe.validation_file),
+        "--test_file", str(folder / recipe.test_file), "--output_dir", str(paths.output_dir),
         "--max_train_minutes", str(args.max_train_minutes or recipe.max_train_minutes),
         *start, *COMMON_FLAGS, *recipe.flags, *args.train_flags,
     ]
@@ -116,7 +155,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--max_train_minutes", type=float, default=None, help="override the recipe's training budget")
     parser.add_argument("--output_dir", default=None, help="default: outputs/<recipe>")
     parser.add_argument("--start_from", default=None,
-                        help="xwlb-program: the checkpoint to fine-tune (default: outputs/xwlb-story)")
+                        help="xwlb-program(-bart): the checkpoint to fine-tune (default: outputs/xwlb-story(-bart))")
     parser.add_argument("--dry_run", action="store_true", help="print the train.py arguments and stop")
     parser.epilog = "Flags after `--` go to scripts/train.py and win over the recipe's."
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -124,7 +163,8 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv[:split])
     args.train_flags = argv[split + 1 :]
     recipe = RECIPES[args.recipe]
-    command = train_command(args.recipe, recipe, args)
+    paths = recipe_paths(args.recipe, recipe, args)
+    command = train_command(recipe, paths, args)
     if args.dry_run:
         print("python scripts/train.py " + " ".join(command))
         return {}
@@ -133,18 +173,15 @@ def main(argv: list[str] | None = None) -> dict:
     if missing:
         parser.exit(2, f"error: the {args.recipe} recipe reads {missing[0]}, which is not there; it trains on the shared "
                        f"data in place (../shared/data next to this checkout).\n")
-    if recipe.start_from:
-        start = Path(command[command.index("--model_name_or_path") + 1])
-        if not (start / "config.json").is_file():
-            parser.exit(2, f"error: the {args.recipe} recipe fine-tunes {start}, which holds no checkpoint; run "
-                           f"`make {recipe.start_from}` first, or give --start_from <checkpoint folder>.\n")
+    if paths.start_from and not (paths.start_from / "config.json").is_file():
+        parser.exit(2, f"error: the {args.recipe} recipe fine-tunes {paths.start_from}, which holds no checkpoint; "
+                       f"run `make {recipe.start_from}` first, or give --start_from <checkpoint folder>.\n")
     if recipe.window_chars:
         from evenings import write_windows
 
-        train_file = Path(command[command.index("--train_file") + 1])
         cut = write_windows(DATA / recipe.folder / recipe.train_file, DATA / recipe.folder / recipe.story_file,
-                            train_file, recipe.window_chars)
-        print(f"training windows: {json.dumps(cut)} -> {train_file}", flush=True)
+                            paths.train_file, recipe.window_chars)
+        print(f"training windows: {json.dumps(cut)} -> {paths.train_file}", flush=True)
 
     import train
     from baselines import BASELINES
@@ -154,24 +191,23 @@ def main(argv: list[str] | None = None) -> dict:
     started = time.perf_counter()
     metrics = train.main(command)
     minutes = (time.perf_counter() - started) / 60
-    output_dir = Path(command[command.index("--output_dir") + 1])
     test_rows = read_jsonl(DATA / recipe.folder / recipe.test_file)
     test_rows = test_rows[: metrics.get("predict_samples", len(test_rows))]  # --max_predict_samples: the same rows
     references = [r["summary"] for r in test_rows]
     baselines = {name: rouge_scores([BASELINES[name](r["document"]) for r in test_rows], references)
                  for name in recipe.baselines}
     model = {key.removeprefix("predict_"): value for key, value in metrics.items() if key.startswith("predict_")}
-    results = {"recipe": args.recipe, "minutes_total": round(minutes, 1), "train_steps": json.loads((output_dir / "trainer_state.json").read_text())["global_step"],
+    results = {"recipe": args.recipe, "minutes_total": round(minutes, 1), "train_steps": json.loads((paths.output_dir / "trainer_state.json").read_text())["global_step"],
                "dev_test": model, "dev_test_baselines": baselines,
                "validation": {k.removeprefix("eval_"): v for k, v in metrics.items() if k.startswith("eval_")},
                "train_command": "python scripts/train.py " + " ".join(command)}
-    (output_dir / "recipe_results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    (paths.output_dir / "recipe_results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     print(f"\n{args.recipe}: {minutes:.0f} minutes in all; dev_test ({len(test_rows)} pairs), character ROUGE F1")
     print(f"{'system':<36} {'R-1':>6} {'R-2':>6} {'R-L':>6} {'distinct':>8}")
-    for system, scores in (("reformer-zh", model), *baselines.items()):
+    for system, scores in ((recipe.label, model), *baselines.items()):
         print(f"{system:<36} {scores.get('rouge1', float('nan')):>6.1f} {scores.get('rouge2', float('nan')):>6.1f} "
               f"{scores.get('rougeL', float('nan')):>6.1f} {scores.get('distinct_share', float('nan')):>8.1%}")
-    print(f"checkpoint: {output_dir}")
+    print(f"checkpoint: {paths.output_dir}")
     return results
 
 
@@ -179,4 +215,6 @@ if __name__ == "__main__":
     from allocator import configure_allocator
 
     configure_allocator()
-    main()
+    from cli import run_command
+
+    run_command(main)

@@ -44,6 +44,7 @@ import datasets  # noqa: E402
 import torch  # noqa: E402
 import transformers  # noqa: E402
 from transformers import (  # noqa: E402
+    CONFIG_MAPPING,
     AutoConfig,
     AutoModelForSeq2SeqLM,
     AutoTokenizer,
@@ -85,6 +86,12 @@ CONFIG_PRESETS = {
                      lsh_attn_chunk_length=64, local_attn_chunk_length=64, local_num_chunks_after=1,
                      axial_pos_shape=[32, 32], axial_pos_embds_dim=[64, 192], max_position_embeddings=1024,
                      full_attn_threshold=1024, reversible=False, copy_attention=True),
+    # the full-attention baseline of the long-input side-by-side (issue 13): `headline`'s size
+    # (hidden 256, 4+3 layers, 4 heads, feed-forward 1024) as a BART with its 1,024 learned
+    # positions and no copy attention
+    "bart-headline": dict(model_type="bart", d_model=256, encoder_layers=4, decoder_layers=3,
+                          encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=1024,
+                          decoder_ffn_dim=1024, max_position_embeddings=1024, forced_eos_token_id=None),
     # the long-input reference (benchmarks/): 6+6 layers, 64K positions
     "long": dict(hidden_size=256, num_attention_heads=4, attention_head_size=64, feed_forward_size=1024,
                  encoder_attn_layers=["local", "lsh"] * 3, decoder_attn_layers=["full"] * 6,
@@ -273,32 +280,47 @@ FINE_TUNE_OVERRIDES = (
     "reversible", "full_attn_threshold", "hidden_dropout_prob", "attention_probs_dropout_prob", "num_hashes",
     "num_buckets", "hash_seed", "lsh_attn_chunk_length", "lsh_num_chunks_before", "lsh_num_chunks_after",
     "local_attn_chunk_length", "local_num_chunks_before", "local_num_chunks_after", "chunk_size_feed_forward",
-    "cross_attn_chunk_length", "max_position_embeddings",
+    "cross_attn_chunk_length", "max_position_embeddings", "encoder_position_offset_in_training",
 )
 
 
-def check_override_keys(overrides: dict, valid: list[str]) -> None:
+def check_override_keys(overrides: dict, config_class: type) -> None:
     """An unknown key would be stored and ignored; name the nearest real one instead."""
     import difflib
 
+    valid = list(config_class().to_dict())
     for key in overrides:
         if key not in valid:
             near = difflib.get_close_matches(key, valid, n=1)
             hint = f"; did you mean {near[0]!r}?" if near else ""
-            raise ValueError(f"--config_overrides: {key!r} is not a ReformerZhConfig attribute{hint}")
+            raise ValueError(f"--config_overrides: {key!r} is not a {config_class.__name__} attribute{hint}")
+
+
+def config_class_for(values: dict) -> type:
+    """The config class of a preset or config.json: ours unless it names another model type (a
+    baseline such as `bart-headline` trains through the same script, data and tokenizer)."""
+    model_type = values.get("model_type", ReformerZhConfig.model_type)
+    if model_type == ReformerZhConfig.model_type:
+        return ReformerZhConfig
+    if model_type not in CONFIG_MAPPING:
+        raise ValueError(f"--config_name: unknown model_type {model_type!r}; use a preset ({', '.join(CONFIG_PRESETS)}) "
+                         "or a config.json of a transformers encoder-decoder.")
+    return CONFIG_MAPPING[model_type]
 
 
 def load_model(model_args: ModelArguments, tokenizer):
     overrides = parse_overrides(model_args.config_overrides)
-    valid = list(ReformerZhConfig().to_dict())
-    check_override_keys(overrides, valid)
     if model_args.model_name_or_path:
+        config = AutoConfig.from_pretrained(model_args.model_name_or_path)
+        if overrides and not isinstance(config, ReformerZhConfig):
+            raise ValueError(f"--config_overrides on a checkpoint applies to reformer-zh checkpoints only; "
+                             f"{model_args.model_name_or_path} is a {config.model_type} checkpoint.")
+        check_override_keys(overrides, ReformerZhConfig)
         fixed = [key for key in overrides if key not in FINE_TUNE_OVERRIDES]
         if fixed:
             raise ValueError(f"--config_overrides {fixed[0]} would change a trained weight's shape or meaning; with "
                              f"--model_name_or_path only these apply: {', '.join(FINE_TUNE_OVERRIDES)}.")
         positions = overrides.pop("max_position_embeddings", None)
-        config = AutoConfig.from_pretrained(model_args.model_name_or_path)
         for key, value in overrides.items():
             setattr(config, key, value)
         model = AutoModelForSeq2SeqLM.from_pretrained(model_args.model_name_or_path, config=config)
@@ -311,6 +333,8 @@ def load_model(model_args: ModelArguments, tokenizer):
         values = dict(CONFIG_PRESETS[name])
     else:
         values = AutoConfig.from_pretrained(name).to_dict()
+    config_class = config_class_for(values)
+    check_override_keys(overrides, config_class)
     values.update(overrides)
     values.update(
         vocab_size=len(tokenizer),
@@ -321,12 +345,13 @@ def load_model(model_args: ModelArguments, tokenizer):
     )
     for key in ("model_type", "architectures", "auto_map", "transformers_version", "_name_or_path"):
         values.pop(key, None)
-    config = ReformerZhConfig(**values)
-    return AutoModelForSeq2SeqLM.from_config(config)
+    return AutoModelForSeq2SeqLM.from_config(config_class(**values))
 
 
-def chunk_multiple(config: ReformerZhConfig) -> int:
+def chunk_multiple(config) -> int:
     """The encoder input's length multiple: every chunk length its layers use (labels: see the collator)."""
+    if not isinstance(config, ReformerZhConfig):
+        return 8  # a full-attention baseline: any length runs
     lengths = [config.local_attn_chunk_length if kind == "local" else config.lsh_attn_chunk_length
                for kind in config.encoder_attn_layers if kind != "full"]
     return math.lcm(*lengths) if lengths else 8
@@ -413,13 +438,22 @@ def main(argv: list[str] | None = None) -> dict:
         raise ValueError(f"--max_train_minutes must be positive, got {recipe_args.max_train_minutes}.")
     if "--train_sampling_strategy" not in argv:
         training_args.train_sampling_strategy = "group_by_length"  # long documents: batch similar lengths
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    # transformers' own logs at --log_level (warning unless given), other ranks at --log_level_replica;
+    # this script's progress lines at INFO on the main process unless --log_level says otherwise
     transformers.utils.logging.set_verbosity_warning()
+    library_level = training_args.get_process_log_level()
+    transformers.utils.logging.set_verbosity(library_level)
+    log_level = logging.INFO if training_args.log_level == "passive" and training_args.should_log else library_level
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logger.setLevel(log_level)
     if not (training_args.do_train or training_args.do_eval or training_args.do_predict):
         raise ValueError("nothing to do: pass --do_train, --do_eval and/or --do_predict.")
     # --push_to_hub publishes the finished run through scripts/publish.py (validated, with a model
     # card), the same repository content as running that script; the Trainer itself pushes nothing.
     push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False
+    if push_to_hub and not training_args.do_train:
+        raise ValueError("--push_to_hub publishes the model this run trains: add --do_train, or publish an existing "
+                         "checkpoint with scripts/publish.py CHECKPOINT --repo_id USER/NAME.")
     if push_to_hub and (not training_args.hub_model_id or training_args.hub_model_id.count("/") != 1):
         raise ValueError("--push_to_hub needs --hub_model_id USER/NAME.")
 
@@ -434,6 +468,9 @@ def main(argv: list[str] | None = None) -> dict:
     transformers.set_seed(training_args.seed)  # the same initial weights in every process and every run
     model = load_model(model_args, tokenizer)
     config = model.config
+    if push_to_hub and not isinstance(config, ReformerZhConfig):
+        raise ValueError(f"--push_to_hub publishes reformer-zh checkpoints (with their pipeline and remote code); this "
+                         f"is a {config.model_type} model, a baseline for the benchmarks: drop --push_to_hub.")
     check_memory_arguments(model, model_args, training_args)
     if len(tokenizer) != config.vocab_size:
         raise ValueError(f"the tokenizer has {len(tokenizer)} tokens but the model's vocab_size is {config.vocab_size}.")
@@ -444,10 +481,17 @@ def main(argv: list[str] | None = None) -> dict:
                 f"--{flag} {value} exceeds the model's max_position_embeddings ({config.max_position_embeddings}); "
                 f"lower it or use a config with more positions (--config_overrides max_position_embeddings=...)."
             )
+    if data_args.source_prefix:
+        config.prefix = data_args.source_prefix  # the summarization pipeline puts it before every input
     val_max_target_length = data_args.val_max_target_length or data_args.max_target_length
     num_beams = data_args.num_beams or training_args.generation_num_beams or 1
-    model.generation_config.max_new_tokens = val_max_target_length
-    model.generation_config.max_length = None
+    if training_args.generation_max_length is not None:
+        # run_summarization's meaning: the longest generated sequence, the start token included
+        model.generation_config.max_new_tokens = None
+        model.generation_config.max_length = training_args.generation_max_length
+    else:
+        model.generation_config.max_new_tokens = val_max_target_length
+        model.generation_config.max_length = None
     model.generation_config.num_beams = num_beams
     if data_args.no_repeat_ngram_size is not None:
         model.generation_config.no_repeat_ngram_size = data_args.no_repeat_ngram_size
@@ -455,7 +499,6 @@ def main(argv: list[str] | None = None) -> dict:
     model.generation_config.suppress_tokens = sorted(
         {i for i in (tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.mask_token_id) if i is not None}
     )
-    training_args.generation_max_length = None
     training_args.generation_num_beams = num_beams
 
     # 2. tokenise
@@ -492,11 +535,13 @@ def main(argv: list[str] | None = None) -> dict:
         labels = [[t for t in row if t >= 0] for row in labels.tolist()]
         decoded = tokenizer.batch_decode(predictions, skip_special_tokens=True)
         references = tokenizer.batch_decode(labels, skip_special_tokens=True)
-        return decoded, references
+        # run_summarization's gen_len: tokens per generated sequence (the start token included), padding not
+        lengths = [sum(1 for t in row if t != tokenizer.pad_token_id) for row in predictions]
+        return decoded, references, sum(lengths) / max(len(lengths), 1)
 
     def compute_metrics(eval_prediction):
-        decoded, references = decode_pairs(eval_prediction)
-        return rouge_scores(decoded, references, jieba_words=data_args.jieba_rouge)
+        decoded, references, gen_len = decode_pairs(eval_prediction)
+        return {**rouge_scores(decoded, references, jieba_words=data_args.jieba_rouge), "gen_len": gen_len}
 
     trainer = ReformerZhTrainer(
         memory_learning_rate=model_args.memory_learning_rate,
@@ -532,13 +577,13 @@ def main(argv: list[str] | None = None) -> dict:
         trainer.save_metrics("predict", metrics)
         all_metrics.update(metrics)
         if trainer.is_world_process_zero() and training_args.predict_with_generate:
-            decoded, _ = decode_pairs(output)
+            decoded, _, _ = decode_pairs(output)
             path = Path(training_args.output_dir) / "generated_predictions.jsonl"
             with open(path, "w", encoding="utf-8") as handle:
                 for row, prediction in zip(test_raw, decoded):
                     record = {"id": row.get("id"), "prediction": prediction, "reference": row[data_args.summary_column]}
                     handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    if push_to_hub and training_args.do_train and trainer.is_world_process_zero():
+    if push_to_hub and trainer.is_world_process_zero():
         import publish
 
         if training_args.hub_token:
@@ -551,4 +596,6 @@ def main(argv: list[str] | None = None) -> dict:
 
 if __name__ == "__main__":
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", torch.get_num_threads())))
-    main()
+    from cli import run_command
+
+    run_command(main)

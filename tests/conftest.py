@@ -21,3 +21,18 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory) -> Path:
+    """A tiny checkpoint trained 12 steps on the sample data by scripts/train.py, shared read-only
+    by the script and recipe tests (training it once per module would double their time)."""
+    import train
+    from test_scripts import TINY
+
+    output = tmp_path_factory.mktemp("run")
+    # copy attention: after 12 steps it already writes varied summaries, which the order check needs
+    train.main(TINY + ["--output_dir", str(output), "--do_train", "--do_eval", "--do_predict",
+                       "--predict_with_generate", "--max_steps", "12", "--save_strategy", "no", "--num_beams", "2",
+                       "--config_overrides", "copy_attention=true"])
+    return output

@@ -119,3 +119,31 @@ def test_resize_position_embeddings_keeps_trained_positions_and_reaches_new_ones
     assert_close(loaded(**long_inputs).logits, model(**long_inputs).logits, atol=0)
     with pytest.raises(ValueError, match="shrink"):
         model.resize_position_embeddings(64)
+
+
+def test_encoder_position_offset_in_training_draws_offsets_across_the_table_and_leaves_evaluation_alone():
+    """Training windows of 16 tokens on a 64-position table: with the option each training batch
+    adds the position rows of one window [o, o + 16) with o anywhere in [0, 48]; evaluation and the
+    decoder start at 0."""
+    tester = ReformerZhModelTester()
+    config = tester.get_config(encoder_position_offset_in_training=True, hidden_dropout_prob=0.0)
+    model = tester.build_model(config)
+    encoder, decoder = model.model.encoder.embeddings, model.model.decoder.embeddings
+    ids = torch.randint(5, 99, (2, 16))
+
+    def offset_of(stack_embeddings) -> int:
+        table = stack_embeddings.position_embeddings(torch.arange(64))
+        added = stack_embeddings(input_ids=ids) - stack_embeddings.token_embeddings(ids)
+        matches = [o for o in range(64 - 16 + 1) if torch.allclose(added, table[o : o + 16].expand_as(added))]
+        assert len(matches) == 1, matches
+        return matches[0]
+
+    model.train()
+    torch.manual_seed(0)
+    offsets = {offset_of(encoder) for _ in range(40)}
+    assert len(offsets) > 10 and max(offsets) > 32  # uniform over the 49 offsets, not stuck near 0
+    assert offset_of(decoder) == 0
+    model.eval()
+    assert offset_of(encoder) == 0
+    plain = tester.build_model(tester.get_config(hidden_dropout_prob=0.0)).train()
+    assert offset_of(plain.model.encoder.embeddings) == 0

@@ -17,7 +17,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import pretrain  # noqa: E402
 import train  # noqa: E402
-from test_scripts import TINY, random_pairs, sample_tokenizer, trained  # noqa: E402,F401  (fixtures)
+from test_scripts import TINY, random_pairs, sample_tokenizer  # noqa: E402,F401  (fixtures)
 
 TEXT = "北京今天发布暴雨预警。市民出行请注意安全！地铁部分线路临时停运；公交绕行。气象台说雨将持续到周末?"
 
@@ -130,12 +130,12 @@ def test_recipes_name_existing_presets_and_flags(capsys):
         assert set(entry.baselines) <= set(BASELINES)
         if entry.start_from:  # a fine-tune: only overrides a trained checkpoint accepts
             assert command[command.index("--model_name_or_path") + 1].endswith(entry.start_from)
-            overrides = train.parse_overrides(command[command.index("--config_overrides") + 1])
-            assert set(overrides) <= set(train.FINE_TUNE_OVERRIDES)
+            if "--config_overrides" in command:
+                overrides = train.parse_overrides(command[command.index("--config_overrides") + 1])
+                assert set(overrides) <= set(train.FINE_TUNE_OVERRIDES)
         else:
-            preset = command[command.index("--config_name") + 1]
-            assert preset in train.CONFIG_PRESETS
-            train.ReformerZhConfig(**train.CONFIG_PRESETS[preset])  # the preset is a valid config
+            preset = dict(train.CONFIG_PRESETS[command[command.index("--config_name") + 1]])
+            train.config_class_for(preset)(**{k: v for k, v in preset.items() if k != "model_type"})  # a valid config
         parser = train.HfArgumentParser((train.ModelArguments, train.DataArguments, train.Seq2SeqTrainingArguments,
                                          train.RecipeArguments))
         parser.parse_args_into_dataclasses(args=command)  # every flag exists

@@ -29,21 +29,12 @@ TINY = [
 ]
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> Path:
-    output = tmp_path_factory.mktemp("run")
-    # copy attention: after 12 steps it already writes varied summaries, which the order check needs
-    train.main(TINY + ["--output_dir", str(output), "--do_train", "--do_eval", "--do_predict",
-                       "--predict_with_generate", "--max_steps", "12", "--save_strategy", "no", "--num_beams", "2",
-                       "--config_overrides", "copy_attention=true"])
-    return output
-
-
 def test_train_evaluate_predict_writes_a_complete_checkpoint(trained):
     results = json.loads((trained / "all_results.json").read_text())
     for key in ("train_loss", "eval_loss", "eval_rouge1", "eval_rouge2", "eval_rougeL", "eval_distinct_share",
-                "predict_rougeL"):
+                "predict_rougeL", "eval_gen_len"):
         assert key in results, key
+    assert 0 < results["eval_gen_len"] <= 33  # tokens per summary: the start token and at most 32 new ones
     predictions = [json.loads(line) for line in (trained / "generated_predictions.jsonl").read_text().splitlines()]
     validation = (ROOT / "data" / "sample" / "validation.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(predictions) == len(validation)
@@ -476,3 +467,88 @@ def test_fine_tuning_overrides_run_the_same_weights_longer_and_reject_the_rest(t
         train.main(base + ["--output_dir", str(tmp_path / "reshape"), "--config_overrides", "hidden_size=32"])
     with pytest.raises(ValueError, match="did you mean"):  # from scratch too
         train.main(TINY + ["--output_dir", str(tmp_path / "scratch"), "--do_train", "--config_overrides", "reversable=1"])
+
+
+def test_a_bart_baseline_trains_through_the_same_script_and_fine_tunes_from_its_checkpoint(tmp_path):
+    """`--config_name bart-headline`: the long-input side-by-side's BART, same data, tokenizer,
+    collator and metrics; its checkpoint fine-tunes, refuses reformer-zh overrides, and names
+    the nearest BART key for a typo."""
+    from transformers import AutoModelForSeq2SeqLM, BartForConditionalGeneration
+
+    small = "d_model=32,encoder_layers=1,decoder_layers=1,encoder_ffn_dim=64,decoder_ffn_dim=64,max_position_embeddings=256"
+    bart = ["bart-headline" if a == "tiny" else a for a in TINY]
+    metrics = train.main(bart + ["--output_dir", str(tmp_path / "bart"), "--config_overrides", small, "--do_train",
+                                 "--do_eval", "--predict_with_generate", "--max_steps", "2", "--save_strategy", "no",
+                                 "--max_eval_samples", "4", "--max_target_length", "8"])
+    assert "eval_rougeL" in metrics and "train_loss" in metrics
+    model = AutoModelForSeq2SeqLM.from_pretrained(tmp_path / "bart")
+    assert isinstance(model, BartForConditionalGeneration) and model.config.d_model == 32
+    assert model.config.vocab_size == 600 and model.config.decoder_start_token_id == model.config.bos_token_id
+
+    base = [a for a in TINY if a not in ("tiny", "--config_name")] + ["--do_train", "--max_steps", "1",
+                                                                     "--save_strategy", "no"]
+    train.main(base + ["--model_name_or_path", str(tmp_path / "bart"), "--output_dir", str(tmp_path / "tuned")])
+    assert isinstance(AutoModelForSeq2SeqLM.from_pretrained(tmp_path / "tuned"), BartForConditionalGeneration)
+    with pytest.raises(ValueError, match="reformer-zh checkpoints only"):
+        train.main(base + ["--model_name_or_path", str(tmp_path / "bart"), "--output_dir", str(tmp_path / "x"),
+                           "--config_overrides", "reversible=false"])
+    with pytest.raises(ValueError, match="baseline for the benchmarks"):  # no pipeline, no remote code: not published
+        train.main(bart + ["--output_dir", str(tmp_path / "push"), "--do_train", "--config_overrides", small,
+                           "--push_to_hub", "--hub_model_id", "someone/bart"])
+    with pytest.raises(ValueError, match="not a BartConfig attribute; did you mean 'd_model'"):
+        train.main(bart + ["--output_dir", str(tmp_path / "typo"), "--do_train", "--config_overrides", "d_modell=32"])
+
+
+def test_generation_max_length_and_log_level_are_honoured(tmp_path, caplog):
+    """--generation_max_length is run_summarization's generation bound (the start token included),
+    not overwritten by --val_max_target_length; --log_level error silences this script's INFO lines."""
+    import logging
+
+    flags = TINY + ["--do_train", "--max_steps", "1", "--save_strategy", "no", "--config_overrides", "copy_attention=true"]
+    with caplog.at_level(logging.INFO):
+        train.main(flags + ["--output_dir", str(tmp_path / "a"), "--generation_max_length", "7",
+                            "--val_max_target_length", "20", "--source_prefix", "摘要："])
+    assert json.loads((tmp_path / "a" / "config.json").read_text())["prefix"] == "摘要："  # the pipeline applies it
+    generation = json.loads((tmp_path / "a" / "generation_config.json").read_text())
+    assert generation["max_length"] == 7 and generation.get("max_new_tokens") is None
+    assert any(record.name == "train" and record.levelno == logging.INFO for record in caplog.records)
+
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        train.main(flags + ["--output_dir", str(tmp_path / "b"), "--log_level", "error"])
+    assert not [record for record in caplog.records if record.name == "train" and record.levelno < logging.ERROR]
+    assert json.loads((tmp_path / "b" / "generation_config.json").read_text())["max_new_tokens"] == 32
+
+
+def test_the_pipeline_takes_every_generate_option_names_typos_and_applies_the_training_prefix(trained, tmp_path):
+    from transformers import AutoModelForSeq2SeqLM, pipeline
+
+    summarizer = pipeline("summarization", model=str(trained), trust_remote_code=True)
+    document = "博物馆推出古代丝绸文物特展。"
+    sampled = summarizer(document, do_sample=True, typical_p=0.9, max_new_tokens=3, suppress_tokens=[0, 1, 2, 4])
+    assert sampled[0]["summary_text"]
+    with pytest.raises(TypeError, match="did you mean 'num_beams'"):
+        summarizer(document, num_beam=2)
+    # no empty summary unless asked for: min_new_tokens=1 where neither the call nor the model bounds the length
+    calls, generate = [], summarizer.model.generate
+    summarizer.model.generate = lambda **kwargs: calls.append(kwargs) or generate(**kwargs)
+    for options in ({}, {"min_length": 3}, {"min_new_tokens": 0}):
+        summarizer(document, max_new_tokens=3, **options)
+    assert [call.get("min_new_tokens") for call in calls] == [1, None, 0]
+    assert calls[1]["min_length"] == 3
+    summarizer.model.generate = generate
+
+    prefixed = tmp_path / "prefixed"
+    model = AutoModelForSeq2SeqLM.from_pretrained(trained)
+    model.config.prefix = "摘要："
+    model.save_pretrained(prefixed)
+    summarizer.tokenizer.save_pretrained(prefixed)
+    with_prefix = pipeline("summarization", model=str(prefixed), trust_remote_code=True)
+    expected = with_prefix.tokenizer("摘要：" + document)["input_ids"]
+    assert with_prefix.preprocess(document)["input_ids"][0].tolist() == expected
+    assert summarizer.preprocess(document)["input_ids"][0].tolist() == summarizer.tokenizer(document)["input_ids"]
+
+    from modeling_reformer_zh import SummarizationPipeline
+
+    in_memory = SummarizationPipeline(model=model, tokenizer=summarizer.tokenizer)  # the README's model-object path
+    assert in_memory(document, max_new_tokens=3, min_new_tokens=2, suppress_tokens=[0, 1, 2, 4])[0]["summary_text"]

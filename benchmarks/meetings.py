@@ -1,0 +1,85 @@
+"""Whole meetings in one pass: a smoke test of 10K-26K-character inputs on real text (issue 13).
+
+Summarizes every VCSum `meeting_dev` transcript (20 meetings, median 14,508 characters, each
+paragraph kept as an [NL] token) with one checkpoint through the summarization pipeline, the
+path users take, timing each meeting, and scores the summaries against the meetings' overall
+summaries beside the first-N-characters baseline (N = the median reference length). Inputs
+longer than the model's positions are truncated, and the JSON says how many were.
+
+    python benchmarks/meetings.py outputs/xwlb-program --out benchmarks/results/meetings_xwlb_program.json
+
+This is not a claim of quality: the checkpoint was trained on news rundowns, not meetings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+MEETINGS = ROOT.parent / "shared" / "data" / "vcsum" / "meeting_dev.jsonl"
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", help="checkpoint folder")
+    parser.add_argument("--meetings", default=str(MEETINGS))
+    parser.add_argument("--num_beams", type=int, default=4)
+    parser.add_argument("--max_new_tokens", type=int, default=400, help="the longest meeting_dev summary is 330 characters")
+    parser.add_argument("--limit", type=int, default=None, help="the first N meetings only")
+    parser.add_argument("--out", default=None, help="write the results here as JSON")
+    args = parser.parse_args(argv)
+    if not Path(args.meetings).is_file():
+        parser.exit(2, f"error: {args.meetings} is not there; this benchmark reads the shared VCSum data in place "
+                       "(../shared/data/vcsum next to this checkout).\n")
+
+    import torch
+    from transformers import pipeline
+
+    import modeling_reformer_zh  # noqa: F401  (registers the Auto classes)
+    from baselines import first_characters
+    from rouge_zh import rouge_scores
+    from tokenization.build_vocab import read_jsonl
+
+    rows = read_jsonl(args.meetings)[: args.limit]
+    summarizer = pipeline("summarization", model=args.model, trust_remote_code=True)
+    max_tokens = summarizer.model.config.max_position_embeddings
+    references = [row["summary"] for row in rows]
+    lead_chars = int(statistics.median(len(r) for r in references))
+    predictions, seconds, input_tokens = [], [], []
+    for row in rows:
+        input_tokens.append(len(summarizer.tokenizer(row["document"])["input_ids"]))
+        started = time.perf_counter()
+        with torch.inference_mode():
+            result = summarizer(row["document"], truncation=True, num_beams=args.num_beams,
+                                max_new_tokens=args.max_new_tokens)
+        seconds.append(time.perf_counter() - started)
+        predictions.append(result[0]["summary_text"])
+        print(f"{len(row['document']):>6} characters, {seconds[-1]:5.1f} s: {predictions[-1][:60]}", flush=True)
+    results = {
+        "model": args.model, "meetings": len(rows), "num_beams": args.num_beams,
+        "max_input_tokens": max_tokens, "truncated_meetings": sum(n > max_tokens for n in input_tokens),
+        "document_characters_median": statistics.median(len(r["document"]) for r in rows),
+        "seconds_per_meeting": {"median": statistics.median(seconds), "max": max(seconds), "all": seconds},
+        "model_scores": rouge_scores(predictions, references),
+        f"first {lead_chars} characters": rouge_scores([first_characters(r["document"], lead_chars) for r in rows],
+                                                       references),
+        "torch_threads": torch.get_num_threads(),
+        "examples": [{"prediction": p, "reference": r} for p, r in zip(predictions[:3], references[:3])],
+    }
+    print(json.dumps({k: v for k, v in results.items() if k != "examples"}, indent=2, ensure_ascii=False))
+    if args.out:
+        Path(args.out).write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    return results
+
+
+if __name__ == "__main__":
+    from cli import run_command
+
+    run_command(main)

@@ -43,8 +43,8 @@ def main(argv: list[str] | None = None) -> dict:
     from transformers import pipeline
 
     import modeling_reformer_zh  # noqa: F401  (registers the Auto classes)
-    from baselines import first_characters
-    from rouge_zh import rouge_scores
+    from reformer_zh.baselines import first_characters
+    from reformer_zh.rouge_zh import rouge_scores
     from tokenization.build_vocab import read_jsonl
 
     rows = read_jsonl(args.meetings)[: args.limit]
@@ -80,6 +80,6 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    from cli import run_command
+    from reformer_zh.cli import run_command
 
     run_command(main)

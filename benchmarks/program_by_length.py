@@ -26,8 +26,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
 
-    from baselines import story_leads
-    from rouge_zh import rouge_scores
+    from reformer_zh.baselines import story_leads
+    from reformer_zh.rouge_zh import rouge_scores
     from tokenization.build_vocab import read_jsonl
 
     predictions = read_jsonl(Path(args.checkpoint) / "generated_predictions.jsonl")
@@ -54,6 +54,6 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    from cli import run_command
+    from reformer_zh.cli import run_command
 
     run_command(main)

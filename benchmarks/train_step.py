@@ -14,7 +14,7 @@ with fresh mmap'd pages, and the kernel zeroes every page on first touch: at 16K
 ~8 million page faults and a fifth of the step. `--allocator jemalloc` (the default when
 libjemalloc is installed: `apt-get install libjemalloc2`) preloads jemalloc with page decay off,
 so freed memory is reused; `tuned` is glibc with the `mallopt` settings scripts/train.py applies
-where jemalloc is missing (scripts/allocator.py); `system` is glibc as it comes. The JSON records
+where jemalloc is missing (reformer_zh/allocator.py); `system` is glibc as it comes. The JSON records
 which allocator ran.
 """
 
@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from allocator import find_jemalloc, jemalloc_environment, tune_glibc  # noqa: E402
+from reformer_zh.allocator import find_jemalloc, jemalloc_environment, tune_glibc  # noqa: E402
 
 
 def reference_config(length: int, depth: int = 6, reversible: bool = True):

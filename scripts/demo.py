@@ -1,8 +1,8 @@
 """`make demo`: the whole path on the embedded sample, in a few minutes on a laptop CPU.
 
-1. build a character tokenizer from data/sample/train.jsonl,
+1. build a character tokenizer from reformer_zh/sample/train.jsonl,
 2. train the `tiny` config with copy attention through scripts/train.py (Seq2SeqTrainer), evaluate ROUGE on
-   data/sample/validation.jsonl,
+   reformer_zh/sample/validation.jsonl,
 3. print three summaries through `pipeline("summarization", trust_remote_code=True)`.
 
 The sample is far too small to learn summarization (expect low ROUGE); real training points
@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max_steps", type=int, default=300)
     args = parser.parse_args(argv)
 
-    import train
+    from reformer_zh import train
 
     metrics = train.main([
         "--config_name", "tiny", "--config_overrides", "copy_attention=true",
@@ -39,11 +39,11 @@ def main(argv: list[str] | None = None) -> None:
     ])
     from transformers import pipeline
 
-    from baselines import first_sentence
-    from rouge_zh import rouge_scores
+    from reformer_zh.baselines import first_sentence
+    from reformer_zh.rouge_zh import rouge_scores
 
     summarizer = pipeline("summarization", model=args.output_dir, trust_remote_code=True)
-    rows = [json.loads(line) for line in (ROOT / "data" / "sample" / "validation.jsonl").read_text(encoding="utf-8").splitlines()]
+    rows = [json.loads(line) for line in (ROOT / "reformer_zh" / "sample" / "validation.jsonl").read_text(encoding="utf-8").splitlines()]
     print("\n=== summaries from pipeline('summarization') ===")
     for row in rows[:3]:
         summary = summarizer(row["document"], num_beams=2, max_new_tokens=40, no_repeat_ngram_size=2)[0]["summary_text"]
@@ -58,6 +58,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    from cli import run_command
+    from reformer_zh.cli import run_command
 
     run_command(main)

@@ -105,6 +105,6 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    from cli import run_command
+    from reformer_zh.cli import run_command
 
     run_command(main)

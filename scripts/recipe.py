@@ -183,9 +183,9 @@ def main(argv: list[str] | None = None) -> dict:
                             paths.train_file, recipe.window_chars)
         print(f"training windows: {json.dumps(cut)} -> {paths.train_file}", flush=True)
 
-    import train
-    from baselines import BASELINES
-    from rouge_zh import rouge_scores
+    from reformer_zh import train
+    from reformer_zh.baselines import BASELINES
+    from reformer_zh.rouge_zh import rouge_scores
     from tokenization.build_vocab import read_jsonl
 
     started = time.perf_counter()
@@ -212,9 +212,9 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    from allocator import configure_allocator
+    from reformer_zh.allocator import configure_allocator
 
     configure_allocator()
-    from cli import run_command
+    from reformer_zh.cli import run_command
 
     run_command(main)

@@ -1,5 +1,5 @@
 """A user's mistake on the command line ends in one `error:` line and exit status 2, for every
-tool, never in a traceback (scripts/cli.py); REFORMER_ZH_TRACEBACK=1 brings the traceback back."""
+tool, never in a traceback (reformer_zh/cli.py); REFORMER_ZH_TRACEBACK=1 brings the traceback back."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from huggingface_hub import ModelCard
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-import publish  # noqa: E402
+from reformer_zh import publish  # noqa: E402
 from tokenization import ReformerZhTokenizer  # noqa: E402
 from utils import ReformerZhModelTester  # noqa: E402
 
@@ -38,6 +38,9 @@ def checkpoint(tmp_path_factory) -> Path:
         {"eval_rouge1": 31.5, "eval_rouge2": 18.25, "eval_rougeL": 28.0, "eval_distinct_share": 0.97}))
     (folder / "trainer_state.json").write_text(json.dumps(
         {"global_step": 1200, "epoch": 3.0, "train_batch_size": 32, "log_history": [{"loss": 2.5, "step": 1200}]}))
+    (folder / "training_summary.json").write_text(json.dumps(  # as reformer-zh-train writes it
+        {"base_model": "someone/reformer-zh-base", "hyperparameters": {"learning_rate": 0.001, "seed": 0},
+         "framework_versions": {"transformers": "5.24.0", "torch": "2.13.0"}}))
     return folder
 
 
@@ -63,6 +66,10 @@ def test_dry_run_writes_a_complete_validated_repository(checkpoint, tmp_path):
     assert data["language"] == "zh" and data["pipeline_tag"] == "summarization" and "reformer" in data["tags"]
     rouge_l = [m for m in data["model-index"][0]["results"][0]["metrics"] if m["type"] == "rougeL"][0]
     assert rouge_l["value"] == 28.0
+    # the dataset's split name (all_results.json's eval_* came from --validation_file), the base model
+    assert data["model-index"][0]["results"][0]["dataset"]["split"] == "validation"
+    assert data["base_model"] == "someone/reformer-zh-base"
+    assert "learning_rate: 0.001" in card.text and "transformers 5.24.0" in card.text
     assert "28.00" in card.text and "someone/reformer-zh-test" in card.text and "steps: 1200" in card.text
 
 
@@ -145,7 +152,7 @@ def test_shipped_cards_exist_and_reference_cards_validate(name):
 
 
 def test_train_push_to_hub_uploads_the_publish_folder(tmp_path, monkeypatch):
-    import train
+    from reformer_zh import train
 
     uploaded = {}
 
@@ -153,19 +160,27 @@ def test_train_push_to_hub_uploads_the_publish_folder(tmp_path, monkeypatch):
         def __init__(self, token=None):
             pass
 
+        def whoami(self):
+            return {"name": "someone"}
+
         def create_repo(self, **kwargs):
             uploaded["repo"] = kwargs["repo_id"]
 
+        def create_branch(self, **kwargs):
+            uploaded["branch"] = kwargs["branch"]
+
         def upload_folder(self, **kwargs):
             uploaded["files"] = folder_bytes(Path(kwargs["folder_path"]))
+            uploaded["revision"] = kwargs["revision"]
 
     monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
     monkeypatch.setenv("HF_TOKEN", SECRET)
     output = tmp_path / "run"
-    train.main(["--config_name", "tiny", "--tokenizer_vocab_size", "600", "--max_source_length", "256",
-                "--report_to", "none", "--use_cpu", "--do_train", "--max_steps", "2", "--save_strategy", "no",
-                "--output_dir", str(output), "--push_to_hub", "--hub_model_id", "someone/pushed"])
-    assert uploaded["repo"] == "someone/pushed"
+    tiny = ["--config_name", "tiny", "--tokenizer_vocab_size", "600", "--max_source_length", "256", "--report_to", "none",
+            "--use_cpu", "--do_train", "--max_steps", "2", "--save_strategy", "no", "--push_to_hub"]
+    # a bare name lands in the token's namespace, --hub_revision on its branch (as with the Trainer's flags)
+    train.main(tiny + ["--output_dir", str(output), "--hub_model_id", "pushed", "--hub_revision", "v1"])
+    assert uploaded["repo"] == "someone/pushed" and uploaded["branch"] == uploaded["revision"] == "v1"
     dry = publish.main([str(output), "--repo_id", "someone/pushed", "--dataset", "sample", "--dry_run", str(tmp_path / "dry")])
     assert uploaded["files"].keys() == folder_bytes(dry).keys()
     assert uploaded["files"]["model.safetensors"] == folder_bytes(dry)["model.safetensors"]
@@ -174,3 +189,12 @@ def test_train_push_to_hub_uploads_the_publish_folder(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="add --do_train"):  # nothing trained: nothing to push, say so
         train.main(["--config_name", "tiny", "--do_eval", "--output_dir", str(tmp_path / "y"), "--push_to_hub",
                     "--hub_model_id", "someone/pushed"])
+    # pushing unchecked checkpoints during training is refused before anything trains
+    with pytest.raises(ValueError, match="--hub_strategy checkpoint would push checkpoints during training"):
+        train.main(tiny + ["--output_dir", str(tmp_path / "z"), "--hub_model_id", "someone/x", "--hub_strategy",
+                           "checkpoint"])
+    assert not (tmp_path / "z" / "model.safetensors").exists()
+    monkeypatch.delenv("HF_TOKEN")
+    monkeypatch.setattr(huggingface_hub, "get_token", lambda: None)
+    with pytest.raises(ValueError, match="no namespace and there is no Hub token"):
+        train.main(tiny + ["--output_dir", str(tmp_path / "w"), "--hub_model_id", "pushed"])

@@ -15,8 +15,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-import pretrain  # noqa: E402
-import train  # noqa: E402
+from reformer_zh import pretrain  # noqa: E402
+from reformer_zh import train  # noqa: E402
 from test_scripts import TINY, random_pairs, sample_tokenizer  # noqa: E402,F401  (fixtures)
 
 TEXT = "北京今天发布暴雨预警。市民出行请注意安全！地铁部分线路临时停运；公交绕行。气象台说雨将持续到周末?"
@@ -58,7 +58,7 @@ def test_poisson_sampler_has_the_rate_as_mean():
 def test_pretraining_writes_a_checkpoint_that_train_fine_tunes(tmp_path):
     raw = tmp_path / "raw.txt"
     raw.write_text("\n".join(json.loads(line)["document"] for line in
-                             (ROOT / "data" / "sample" / "train.jsonl").read_text(encoding="utf-8").splitlines()),
+                             (ROOT / "reformer_zh" / "sample" / "train.jsonl").read_text(encoding="utf-8").splitlines()),
                    encoding="utf-8")
     pretrained = tmp_path / "pretrained"
     pretrain.main(["--pretrain_file", str(raw), "--segment_length", "48", *TINY, "--output_dir", str(pretrained),
@@ -98,7 +98,7 @@ def test_time_budget_stops_training_and_still_saves_and_evaluates(tmp_path):
 
 
 def test_decoder_token_dropout_masks_inputs_in_training_batches_only(sample_tokenizer):
-    from collator import ReformerZhSeq2SeqCollator
+    from reformer_zh.collator import ReformerZhSeq2SeqCollator
     from utils import ReformerZhModelTester
 
     tester = ReformerZhModelTester()
@@ -122,7 +122,7 @@ def test_decoder_token_dropout_masks_inputs_in_training_batches_only(sample_toke
 def test_recipes_name_existing_presets_and_flags(capsys):
     import recipe
 
-    from baselines import BASELINES
+    from reformer_zh.baselines import BASELINES
 
     for name, entry in recipe.RECIPES.items():
         recipe.main([name, "--dry_run"])

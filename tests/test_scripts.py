@@ -1,6 +1,6 @@
 """scripts/train.py, scripts/summarize.py and the summarization pipeline, end to end on a tiny
-config and the embedded sample (data/sample/); the batches (scripts/collator.py) and the allocator
-(scripts/allocator.py) that train.py uses."""
+config and the embedded sample (reformer_zh/sample/); the batches (reformer_zh/collator.py) and the allocator
+(reformer_zh/allocator.py) that train.py uses."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ from safetensors.torch import load_file
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-import summarize  # noqa: E402
-import train  # noqa: E402
-from rouge_zh import rouge_scores  # noqa: E402
+from reformer_zh import summarize  # noqa: E402
+from reformer_zh import train  # noqa: E402
+from reformer_zh.rouge_zh import rouge_scores  # noqa: E402
 
 TINY = [
     "--config_name", "tiny", "--tokenizer_vocab_size", "600", "--max_source_length", "256",
@@ -36,7 +36,7 @@ def test_train_evaluate_predict_writes_a_complete_checkpoint(trained):
         assert key in results, key
     assert 0 < results["eval_gen_len"] <= 33  # tokens per summary: the start token and at most 32 new ones
     predictions = [json.loads(line) for line in (trained / "generated_predictions.jsonl").read_text().splitlines()]
-    validation = (ROOT / "data" / "sample" / "validation.jsonl").read_text(encoding="utf-8").splitlines()
+    validation = (ROOT / "reformer_zh" / "sample" / "validation.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(predictions) == len(validation)
     assert {"id", "prediction", "reference"} <= set(predictions[0])
     for name in ("model.safetensors", "config.json", "generation_config.json", "tokenizer_config.json", "vocab.txt",
@@ -55,7 +55,7 @@ def test_each_written_prediction_is_the_summary_of_its_own_row(trained):
     tokenizer = AutoTokenizer.from_pretrained(trained)
     records = [json.loads(line) for line in (trained / "generated_predictions.jsonl").read_text().splitlines()]
     rows = {json.loads(line)["id"]: json.loads(line) for line in
-            (ROOT / "data" / "sample" / "validation.jsonl").read_text(encoding="utf-8").splitlines()}
+            (ROOT / "reformer_zh" / "sample" / "validation.jsonl").read_text(encoding="utf-8").splitlines()}
     assert len({r["prediction"] for r in records}) > 1  # else any order would pass
     for record in records[:6]:
         assert record["reference"] == rows[record["id"]]["summary"]
@@ -191,7 +191,7 @@ def test_gzipped_json_lines_train_like_plain_ones(tmp_path):
     file equals the one built from the plain file, and training runs on it."""
     import gzip
 
-    plain = ROOT / "data" / "sample" / "train.jsonl"
+    plain = ROOT / "reformer_zh" / "sample" / "train.jsonl"
     gzipped = tmp_path / "train.jsonl.gz"
     gzipped.write_bytes(gzip.compress(plain.read_bytes()))
     runs = {}
@@ -272,7 +272,7 @@ def test_memory_arguments_are_checked_before_training(tmp_path, overrides, extra
 def sample_tokenizer(tmp_path_factory):
     from tokenization.build_vocab import build_tokenizer
 
-    return build_tokenizer(train_file=str(ROOT / "data" / "sample" / "train.jsonl"), vocab_size=600,
+    return build_tokenizer(train_file=str(ROOT / "reformer_zh" / "sample" / "train.jsonl"), vocab_size=600,
                            output_dir=str(tmp_path_factory.mktemp("tokenizer")), segmentation="char",
                            text_columns=["document", "summary"])
 
@@ -293,7 +293,7 @@ def random_pairs(source_lengths: list[int], label_lengths: list[int], seed: int 
 
 
 def test_collator_pads_labels_to_a_multiple_of_8_not_the_encoder_chunk(sample_tokenizer):
-    from collator import ReformerZhSeq2SeqCollator
+    from reformer_zh.collator import ReformerZhSeq2SeqCollator
     from modeling_reformer_zh.modeling_reformer_zh import shift_tokens_right
 
     multiple = train.chunk_multiple(train.ReformerZhConfig(**train.CONFIG_PRESETS["small"]))
@@ -311,7 +311,7 @@ def test_collator_pads_labels_to_a_multiple_of_8_not_the_encoder_chunk(sample_to
 
 
 def test_collator_loss_equals_pairs_run_one_at_a_time_with_a_decoder_lsh(sample_tokenizer):
-    from collator import ReformerZhSeq2SeqCollator
+    from reformer_zh.collator import ReformerZhSeq2SeqCollator
 
     model = lsh_decoder_model()
     pairs = random_pairs([9, 16, 23, 5], [3, 11, 6, 17])
@@ -331,7 +331,7 @@ def test_collator_loss_equals_pairs_run_one_at_a_time_with_a_decoder_lsh(sample_
 def test_collator_batches_generate_from_the_start_token_under_predict_with_generate(sample_tokenizer, tmp_path):
     """`Seq2SeqTrainer.prediction_step` drops `decoder_input_ids` and `decoder_attention_mask` when
     they have the labels' shape; a mask left in would reach `generate()`, which rejects it."""
-    from collator import ReformerZhSeq2SeqCollator
+    from reformer_zh.collator import ReformerZhSeq2SeqCollator
     from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments
 
     model = lsh_decoder_model()
@@ -369,7 +369,7 @@ GLIBC = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
     ({}, "", JEMALLOC, False, "keep"),  # musl, macOS, Windows
 ])
 def test_allocator_decision_follows_the_environment(environ, maps, jemalloc, is_glibc, action):
-    import allocator
+    from reformer_zh import allocator
 
     assert allocator.decide(environ, maps=maps, jemalloc=jemalloc, is_glibc=is_glibc)[0] == action
     with pytest.raises(ValueError, match="REFORMER_ZH_ALLOCATOR='jemaloc': use one of auto, tuned, system"):
@@ -377,7 +377,7 @@ def test_allocator_decision_follows_the_environment(environ, maps, jemalloc, is_
 
 
 def test_allocator_jemalloc_environment_keeps_other_preloads_and_marks_the_reexecution():
-    import allocator
+    from reformer_zh import allocator
 
     environment = allocator.jemalloc_environment({"LD_PRELOAD": "/opt/libfoo.so", "PATH": "/bin"}, JEMALLOC)
     assert environment["LD_PRELOAD"] == f"{JEMALLOC}:/opt/libfoo.so"
@@ -388,7 +388,7 @@ def test_allocator_jemalloc_environment_keeps_other_preloads_and_marks_the_reexe
 MALLINFO_PROBE = """
 import ctypes, sys
 sys.path.insert(0, "scripts")
-import allocator
+from reformer_zh import allocator
 class Info(ctypes.Structure):
     _fields_ = [(name, ctypes.c_size_t) for name in
                 "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()]
@@ -423,7 +423,7 @@ def test_allocator_mallopt_keeps_a_freed_large_block_in_the_heap():
 ALLOCATOR_PROBE = """
 import sys
 sys.path.insert(0, "scripts")
-from allocator import configure_allocator
+from reformer_zh.allocator import configure_allocator
 configure_allocator()
 print("jemalloc" if "libjemalloc" in open("/proc/self/maps").read() else "glibc", sys.argv[1:])
 """
@@ -552,3 +552,35 @@ def test_the_pipeline_takes_every_generate_option_names_typos_and_applies_the_tr
 
     in_memory = SummarizationPipeline(model=model, tokenizer=summarizer.tokenizer)  # the README's model-object path
     assert in_memory(document, max_new_tokens=3, min_new_tokens=2, suppress_tokens=[0, 1, 2, 4])[0]["summary_text"]
+
+
+def test_run_summarization_loading_flags_reach_from_pretrained_and_streaming_trains(trained, tmp_path, monkeypatch):
+    """--cache_dir/--model_revision/--token/--trust_remote_code go to every from_pretrained;
+    --streaming trains from an IterableDataset (no length, no length grouping)."""
+    from reformer_zh import train
+
+    seen = []
+    original = train.AutoModelForSeq2SeqLM.from_pretrained
+
+    def recording(*args, **kwargs):
+        seen.append(kwargs)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(train.AutoModelForSeq2SeqLM, "from_pretrained", recording)
+    common = ["--model_name_or_path", str(trained), "--max_source_length", "256", "--max_target_length", "32",
+              "--report_to", "none", "--use_cpu", "--disable_tqdm", "true", "--per_device_train_batch_size", "4",
+              "--do_train", "--save_strategy", "no"]
+    output = tmp_path / "streamed"
+    metrics = train.main(common + ["--output_dir", str(output), "--streaming", "--max_steps", "2",
+                                   "--cache_dir", str(tmp_path / "cache"), "--model_revision", "main",
+                                   "--token", "hf_not_a_real_token", "--trust_remote_code", "--overwrite_cache"])
+    assert seen and all(kwargs["revision"] == "main" and kwargs["token"] == "hf_not_a_real_token"
+                        and kwargs["trust_remote_code"] is True and kwargs["cache_dir"] == str(tmp_path / "cache")
+                        for kwargs in seen), seen
+    assert json.loads((output / "trainer_state.json").read_text())["global_step"] == 2
+    assert "train_samples" not in metrics  # a stream's length is unknown: not reported as a guess
+    with pytest.raises(ValueError, match="give --max_steps"):
+        train.main(common + ["--output_dir", str(tmp_path / "a"), "--streaming"])
+    with pytest.raises(ValueError, match="cannot read ahead"):
+        train.main(common + ["--output_dir", str(tmp_path / "b"), "--streaming", "--max_steps", "2",
+                             "--train_sampling_strategy", "group_by_length"])

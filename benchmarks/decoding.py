@@ -1,0 +1,130 @@
+"""Choose a decoding option on validation, then report only the choice on dev_test (issue 13).
+
+Beam search on the xwlb-program checkpoint can loop: one headline repeated until the token
+limit. A repeated-n-gram ban stops that, and also forbids the repeats that references do have
+(a 10-character span recurs in 27% of validation rundowns, a 16-character one in 9%), so the
+size is measured, not guessed. Each candidate summarizes the first --validation_samples
+validation evenings through the summarization pipeline (the path users take: the checkpoint's
+generation config, overridden by the candidate's options); the best validation ROUGE-L is
+then run once on the whole dev_test, timed per evening and split by length. dev_test never
+takes part in the choice. Results are written after every candidate, so a stopped run keeps
+what it measured.
+
+    python benchmarks/decoding.py outputs/xwlb-program \\
+        --candidates no_repeat_ngram_size=0 no_repeat_ngram_size=10 no_repeat_ngram_size=16 \\
+        --out benchmarks/results/decoding_xwlb_program.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+XWLB = ROOT.parent / "shared" / "data" / "xwlb"
+
+
+def parse_candidate(text: str) -> dict:
+    """'no_repeat_ngram_size=10,repetition_penalty=1.2' -> {'no_repeat_ngram_size': 10, 'repetition_penalty': 1.2}"""
+    options = {}
+    for item in filter(None, text.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"candidate {text!r}: {item!r} is not key=value (for example no_repeat_ngram_size=10)")
+        options[key.strip()] = json.loads(value)
+    return options
+
+
+def summarize_all(summarizer, rows: list[dict], options: dict) -> tuple[list[str], list[float]]:
+    import torch
+
+    predictions, seconds = [], []
+    for row in rows:
+        started = time.perf_counter()
+        with torch.inference_mode():
+            result = summarizer(row["document"], truncation=True, **options)
+        seconds.append(time.perf_counter() - started)
+        predictions.append(result[0]["summary_text"])
+    return predictions, seconds
+
+
+def scored(predictions: list[str], seconds: list[float], rows: list[dict]) -> dict:
+    from reformer_zh.rouge_zh import rouge_scores
+
+    references = [row["summary"] for row in rows]
+    return {**rouge_scores(predictions, references),
+            "prediction_to_reference_length": sum(map(len, predictions)) / max(sum(map(len, references)), 1),
+            "seconds_per_evening": {"median": statistics.median(seconds), "mean": statistics.mean(seconds),
+                                    "max": max(seconds)}}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", help="checkpoint folder")
+    parser.add_argument("--candidates", nargs="+", required=True,
+                        help="generate() options per candidate, comma-separated key=value (JSON values)")
+    parser.add_argument("--validation_file", default=str(XWLB / "program_validation.jsonl.gz"))
+    parser.add_argument("--test_file", default=str(XWLB / "program_dev_test.jsonl.gz"))
+    parser.add_argument("--validation_samples", type=int, default=30)
+    parser.add_argument("--split_at", type=int, default=8192, help="dev_test is also scored up to and past this many characters")
+    parser.add_argument("--out", default=None, help="write the results here as JSON (after every candidate)")
+    args = parser.parse_args(argv)
+    candidates = [parse_candidate(c) for c in args.candidates]
+    for path in (args.validation_file, args.test_file):
+        if not Path(path).is_file():
+            parser.exit(2, f"error: {path} is not there; this benchmark reads the shared xwlb data in place "
+                           "(../shared/data/xwlb next to this checkout).\n")
+
+    import torch
+    from transformers import pipeline
+
+    import modeling_reformer_zh  # noqa: F401  (registers the Auto classes)
+    from reformer_zh.rouge_zh import rouge_scores
+    from tokenization.build_vocab import read_jsonl
+
+    summarizer = pipeline("summarization", model=args.model, trust_remote_code=True)
+    validation = read_jsonl(args.validation_file)[: args.validation_samples]
+    results = {"model": args.model, "torch_threads": torch.get_num_threads(),
+               "generation_config": summarizer.model.generation_config.to_diff_dict(),
+               "validation_evenings": len(validation), "validation": []}
+
+    def save() -> None:
+        if args.out:
+            Path(args.out).write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+
+    for options in candidates:
+        predictions, seconds = summarize_all(summarizer, validation, options)
+        results["validation"].append({"options": options, **scored(predictions, seconds, validation)})
+        print(f"validation {options}: R-L {results['validation'][-1]['rougeL']:.1f}, "
+              f"distinct {results['validation'][-1]['distinct_share']:.1%}", flush=True)
+        save()
+    chosen = max(results["validation"], key=lambda r: r["rougeL"])["options"]
+    test = read_jsonl(args.test_file)
+    predictions, seconds = summarize_all(summarizer, test, chosen)
+    by_length = {}
+    for name, keep in ((f"up to {args.split_at} characters", lambda n: n <= args.split_at),
+                       (f"longer than {args.split_at} characters", lambda n: n > args.split_at)):
+        chosen_rows = [i for i, row in enumerate(test) if keep(len(row["document"]))]
+        by_length[name] = {"evenings": len(chosen_rows),
+                           **rouge_scores([predictions[i] for i in chosen_rows], [test[i]["summary"] for i in chosen_rows])}
+    results["chosen"] = chosen
+    results["dev_test"] = {"evenings": len(test), **scored(predictions, seconds, test), "by_length": by_length}
+    results["dev_test_examples"] = [{"prediction": p, "reference": r["summary"]} for p, r in zip(predictions[:3], test)]
+    predictions_file = Path(args.model) / "generated_predictions_decoding.jsonl"
+    predictions_file.write_text("".join(json.dumps({"prediction": p, "reference": r["summary"]}, ensure_ascii=False) + "\n"
+                                        for p, r in zip(predictions, test)))
+    results["dev_test_predictions"] = str(predictions_file)
+    save()
+    print(json.dumps({k: v for k, v in results.items() if k != "dev_test_examples"}, indent=2, ensure_ascii=False))
+    return results
+
+
+if __name__ == "__main__":
+    from reformer_zh.cli import run_command
+
+    run_command(main)

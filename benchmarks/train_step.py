@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT))
 
 from reformer_zh.allocator import find_jemalloc, jemalloc_environment, tune_glibc  # noqa: E402
 

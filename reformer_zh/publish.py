@@ -59,7 +59,9 @@ def describe_training(checkpoint: Path, datasets: list[str]) -> str:
     summary = read_json(checkpoint / "training_summary.json")  # written by reformer-zh-train
     lines = [f"- data: {', '.join(datasets) if datasets else 'not recorded'}"]
     if summary.get("base_model"):
-        lines.append(f"- fine-tuned from: {summary['base_model']}")
+        base = hub_model_id(summary["base_model"])
+        lines.append(f"- fine-tuned from: {base}" if base else
+                     f"- fine-tuned from a local checkpoint ({Path(summary['base_model']).name})")
     if state:
         history = [entry for entry in state.get("log_history", []) if "loss" in entry]
         lines += [

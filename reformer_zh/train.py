@@ -15,8 +15,11 @@ Runs unchanged under `torchrun --nproc_per_node N` and `accelerate launch` (DDP;
 On the command line it first picks the allocator (reformer_zh/allocator.py): it re-executes under
 jemalloc when installed (long inputs train 2.4x faster), else keeps glibc and says so;
 REFORMER_ZH_ALLOCATOR=tuned tunes glibc instead, =system skips it.
-Without any data flag it uses the embedded sample (reformer_zh/sample/). Bad input fails before any
-training starts, with a message that says what was found and how to fix it.
+Run it as `reformer-zh-train` (installed) or `python scripts/train.py` (a checkout); `python -m
+reformer_zh.train` works too but imports torch before choosing the allocator, so a re-execution
+under jemalloc costs a second start-up. Without any data flag it uses the embedded sample
+(reformer_zh/sample/). Bad input fails before any training starts, with a message that says what
+was found and how to fix it.
 """
 
 from __future__ import annotations
@@ -108,12 +111,13 @@ class ModelArguments:
         default=None,
         metadata={"help": "learning rate of the product-key memory values (pkm_layers); default: --learning_rate"},
     )
-    # run_summarization's loading flags, passed to every from_pretrained and load_dataset
+    # run_summarization's loading flags: all four go to every from_pretrained, --cache_dir and
+    # --token to load_dataset too
     cache_dir: str | None = field(default=None, metadata={"help": "where downloaded models and datasets are stored"})
     model_revision: str = field(default="main", metadata={"help": "branch, tag or commit of --model_name_or_path"})
     token: str | None = field(default=None, metadata={"help": "Hub token for private models and datasets (default: "
                                                                "HF_TOKEN or `hf auth login`)"})
-    trust_remote_code: bool = field(default=False, metadata={"help": "let a checkpoint or dataset run its own code "
+    trust_remote_code: bool = field(default=False, metadata={"help": "let a checkpoint run its own code "
                                                                      "(reformer-zh checkpoints need not: this package "
                                                                      "registers them)"})
 
@@ -231,11 +235,13 @@ def load_raw_datasets(data_args: DataArguments, files: dict[str, str], model_arg
     """Load and check every split before anything is trained. With --streaming the training
     split is an IterableDataset, checked on its first row (its length is unknown)."""
     hub = dict(cache_dir=model_args.cache_dir, token=model_args.token)
-    if data_args.dataset_name:
+    if data_args.dataset_name and data_args.streaming:
+        # the training split as a stream, never downloaded whole; the others as usual
+        splits = datasets.get_dataset_split_names(data_args.dataset_name, data_args.dataset_config_name, **hub)
+        raw = {split: datasets.load_dataset(data_args.dataset_name, data_args.dataset_config_name, split=split,
+                                            streaming=split == "train", **hub) for split in splits}
+    elif data_args.dataset_name:
         raw = dict(datasets.load_dataset(data_args.dataset_name, data_args.dataset_config_name, **hub))
-        if data_args.streaming and "train" in raw:
-            raw["train"] = datasets.load_dataset(data_args.dataset_name, data_args.dataset_config_name, split="train",
-                                                 streaming=True, **hub)
     else:
         raw = {}
         for split, path in files.items():
@@ -448,7 +454,8 @@ def check_hub_arguments(training_args, argv: list[str]) -> None:
         raise ValueError("--push_to_hub publishes the model this run trains: add --do_train, or publish an existing "
                          "checkpoint with reformer-zh-publish CHECKPOINT --repo_id USER/NAME.")
     strategy = getattr(training_args.hub_strategy, "value", training_args.hub_strategy)
-    if "--hub_strategy" in argv and strategy != "end":
+    given = any(a == "--hub_strategy" or a.startswith("--hub_strategy=") for a in argv)
+    if strategy != "end" and (given or strategy != "every_save"):  # every_save: the field's default
         raise ValueError(f"--hub_strategy {strategy} would push checkpoints during training without "
                          "the checks reformer-zh-publish applies (safetensors only, loads without this package, model "
                          "card); this script publishes once, at the end (--hub_strategy end). To share a checkpoint "
@@ -480,11 +487,26 @@ def training_summary(model_args: ModelArguments, data_args: DataArguments, train
     return {
         "base_model": model_args.model_name_or_path,
         "dataset": data_args.dataset_name,
-        "train_file": data_args.train_file,
+        "train_file": Path(data_args.train_file).name if data_args.train_file else None,  # no local path
         "hyperparameters": hyperparameters,
         "framework_versions": {"transformers": transformers.__version__, "torch": torch.__version__,
                                "datasets": datasets.__version__, "python": platform.python_version()},
     }
+
+
+def generated_length(tokens: list[int], pad_token_id: int, eos_token_id: int) -> int:
+    """gen_len's count for one sequence: its tokens up to and including the first [EOS], the start
+    token included. Beam search fills a finished sequence with [EOS] up to the batch's longest
+    (not with padding), so counting every token that is not padding, as run_summarization does,
+    reports the batch's longest summary for every row."""
+    count = 0
+    for token in tokens:
+        if token == pad_token_id:
+            continue
+        count += 1
+        if token == eos_token_id:
+            break
+    return count
 
 
 def check_memory_arguments(model, model_args: ModelArguments, training_args) -> None:
@@ -594,7 +616,10 @@ def main(argv: list[str] | None = None) -> dict:
         if isinstance(dataset, datasets.IterableDataset):  # --streaming: tokenized as it is read
             if limit is not None:
                 dataset = dataset.take(limit)
-            columns = list(first_row(dataset))
+            row = first_row(dataset)
+            if row is None:
+                raise ValueError(f"the streamed {split} data yields no rows (--max_{split}_samples {limit}?).")
+            columns = list(row)
             return dataset, dataset.map(tokenize, batched=True, remove_columns=columns,
                                         fn_kwargs={"target_length": target_length})
         if limit is not None:
@@ -620,8 +645,7 @@ def main(argv: list[str] | None = None) -> dict:
         labels = [[t for t in row if t >= 0] for row in labels.tolist()]
         decoded = tokenizer.batch_decode(predictions, skip_special_tokens=True)
         references = tokenizer.batch_decode(labels, skip_special_tokens=True)
-        # run_summarization's gen_len: tokens per generated sequence (the start token included), padding not
-        lengths = [sum(1 for t in row if t != tokenizer.pad_token_id) for row in predictions]
+        lengths = [generated_length(row, tokenizer.pad_token_id, tokenizer.eos_token_id) for row in predictions]
         return decoded, references, sum(lengths) / max(len(lengths), 1)
 
     def compute_metrics(eval_prediction):
@@ -676,8 +700,8 @@ def main(argv: list[str] | None = None) -> dict:
     if push_to_hub and trainer.is_world_process_zero():
         from reformer_zh import publish
 
-        if training_args.hub_token:
-            os.environ.setdefault("HF_TOKEN", training_args.hub_token)
+        if training_args.hub_token:  # the token whose namespace resolved a bare --hub_model_id
+            os.environ["HF_TOKEN"] = training_args.hub_token
         dataset = data_args.dataset_name or Path(files.get("train", "data")).parent.name
         publish.main([training_args.output_dir, "--repo_id", training_args.hub_model_id, "--dataset", dataset]
                      + (["--private"] if training_args.hub_private_repo else [])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -25,9 +26,16 @@ LCSTS_VALIDATION = ROOT.parent / "shared" / "data" / "lcsts" / "validation.jsonl
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
+    # from a copy of the tracked tree: a build/ folder left in the checkout could add stale files
+    source = out / "source"
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout.split(b"\0")
+    for name in filter(None, (t.decode() for t in tracked)):
+        if (ROOT / name).is_file():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, source / name)
     # no build isolation: the venv's setuptools builds it, so no download is needed
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out),
-                    str(ROOT)], check=True, capture_output=True, timeout=300)
+                    str(source)], check=True, capture_output=True, timeout=300)
     (path,) = out.glob("reformer_zh-*.whl")
     return path
 
@@ -87,6 +95,19 @@ def test_the_installed_commands_summarize_and_publish_a_checkpoint(installed, tr
                            str(out), cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "someone/tiny" in (out / "README.md").read_text(encoding="utf-8")
+
+
+def test_the_installed_train_command_trains_on_its_sample_and_scores_with_its_metric(installed, tmp_path):
+    """No data flags: the sample shipped in the wheel; ROUGE through the metric module in site-packages."""
+    out = tmp_path / "run"
+    result = run_installed(installed, "reformer-zh-train", "--config_name", "tiny", "--tokenizer_vocab_size", "600",
+                           "--max_source_length", "256", "--max_target_length", "16", "--report_to", "none",
+                           "--use_cpu", "--do_train", "--do_eval", "--predict_with_generate", "--max_steps", "1",
+                           "--max_eval_samples", "4", "--save_strategy", "no", "--output_dir", str(out), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads((out / "all_results.json").read_text())
+    assert "eval_rougeL" in results and 0 <= results["eval_distinct_share"] <= 1
+    assert "reformer_zh/sample" in result.stderr and str(ROOT) not in result.stderr
 
 
 @pytest.mark.skipif(not LCSTS_VALIDATION.exists(), reason=f"shared LCSTS data not found at {LCSTS_VALIDATION}")

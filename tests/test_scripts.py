@@ -584,3 +584,12 @@ def test_run_summarization_loading_flags_reach_from_pretrained_and_streaming_tra
     with pytest.raises(ValueError, match="cannot read ahead"):
         train.main(common + ["--output_dir", str(tmp_path / "b"), "--streaming", "--max_steps", "2",
                              "--train_sampling_strategy", "group_by_length"])
+
+
+def test_gen_len_stops_at_the_first_eos_of_a_beam_padded_sequence():
+    from reformer_zh.train import generated_length
+
+    # [BOS] two tokens [EOS], then the [EOS] filling beam search writes after a finished sequence
+    assert generated_length([2, 17, 18, 3, 3, 3, 3], pad_token_id=0, eos_token_id=3) == 4
+    assert generated_length([2, 17, 18, 19], pad_token_id=0, eos_token_id=3) == 4  # cut at the length limit
+    assert generated_length([2, 17, 3, 0, 0], pad_token_id=0, eos_token_id=3) == 3

@@ -147,6 +147,13 @@ class DataArguments:
     no_repeat_ngram_size: int | None = field(
         default=None, metadata={"help": "generation: never repeat an n-gram of this many tokens (saved in the checkpoint)"}
     )
+    min_new_tokens: int | None = field(
+        default=None, metadata={"help": "generation: write at least this many tokens (saved in the checkpoint)"}
+    )
+    length_penalty: float | None = field(
+        default=None, metadata={"help": "generation: beam scores divided by length ** this; above 1 favours longer "
+                                        "summaries (saved in the checkpoint)"}
+    )
 
 
 @dataclass
@@ -594,8 +601,9 @@ def main(argv: list[str] | None = None) -> dict:
         model.generation_config.max_new_tokens = val_max_target_length
         model.generation_config.max_length = None
     model.generation_config.num_beams = num_beams
-    if data_args.no_repeat_ngram_size is not None:
-        model.generation_config.no_repeat_ngram_size = data_args.no_repeat_ngram_size
+    for option in ("no_repeat_ngram_size", "min_new_tokens", "length_penalty"):
+        if getattr(data_args, option) is not None:
+            setattr(model.generation_config, option, getattr(data_args, option))
     # a summary never contains padding, [BOS] or [MASK]
     model.generation_config.suppress_tokens = sorted(
         {i for i in (tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.mask_token_id) if i is not None}

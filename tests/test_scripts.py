@@ -593,3 +593,13 @@ def test_gen_len_stops_at_the_first_eos_of_a_beam_padded_sequence():
     assert generated_length([2, 17, 18, 3, 3, 3, 3], pad_token_id=0, eos_token_id=3) == 4
     assert generated_length([2, 17, 18, 19], pad_token_id=0, eos_token_id=3) == 4  # cut at the length limit
     assert generated_length([2, 17, 3, 0, 0], pad_token_id=0, eos_token_id=3) == 3
+
+
+def test_generation_options_are_saved_in_the_checkpoint(tmp_path):
+    """What the recipes choose on validation (benchmarks/decoding.py) is what the pipeline then uses."""
+    from reformer_zh import train
+
+    train.main(TINY + ["--output_dir", str(tmp_path), "--do_train", "--max_steps", "1", "--save_strategy", "no",
+                       "--no_repeat_ngram_size", "6", "--min_new_tokens", "3", "--length_penalty", "1.5"])
+    saved = json.loads((tmp_path / "generation_config.json").read_text())
+    assert (saved["no_repeat_ngram_size"], saved["min_new_tokens"], saved["length_penalty"]) == (6, 3, 1.5)

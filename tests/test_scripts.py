@@ -600,6 +600,6 @@ def test_generation_options_are_saved_in_the_checkpoint(tmp_path):
     from reformer_zh import train
 
     train.main(TINY + ["--output_dir", str(tmp_path), "--do_train", "--max_steps", "1", "--save_strategy", "no",
-                       "--no_repeat_ngram_size", "6", "--min_new_tokens", "3", "--length_penalty", "1.5"])
+                       "--num_beams", "2", "--no_repeat_ngram_size", "6", "--min_new_tokens", "3", "--length_penalty", "1.5"])
     saved = json.loads((tmp_path / "generation_config.json").read_text())
     assert (saved["no_repeat_ngram_size"], saved["min_new_tokens"], saved["length_penalty"]) == (6, 3, 1.5)

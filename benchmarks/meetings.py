@@ -22,7 +22,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
 MEETINGS = ROOT.parent / "shared" / "data" / "vcsum" / "meeting_dev.jsonl"
 
 

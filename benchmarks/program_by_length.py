@@ -14,7 +14,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
 DEV_TEST = ROOT.parent / "shared" / "data" / "xwlb" / "program_dev_test.jsonl.gz"
 
 

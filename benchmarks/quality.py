@@ -34,7 +34,6 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "scripts"))
 
 from reformer_zh.baselines import first_sentence as lead  # noqa: E402
 from reformer_zh.rouge_zh import rouge_scores  # noqa: E402

@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: install test demo bench clean lcsts xwlb-story xwlb-program xwlb-story-bart xwlb-program-bart
+.PHONY: install test test-deepspeed demo bench clean lcsts xwlb-story xwlb-program xwlb-story-bart xwlb-program-bart
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,16 @@ install: $(VENV)/.installed
 
 test: install
 	$(PY) -m pytest -q tests
+
+# The DeepSpeed tests (tests/test_sharding.py; skipped by `make test`): DeepSpeed's sdist builds
+# against the installed torch, so it goes into a second venv that sees .venv's packages.
+DS_VENV := .venv-deepspeed
+test-deepspeed: install
+	$(PYTHON) -m venv $(DS_VENV)
+	$(PY) -c "import sysconfig; print(sysconfig.get_paths()['purelib'])" > $(DS_VENV)/lib/python$$($(PY) -c "import sys; print(f'{sys.version_info[0]}.{sys.version_info[1]}')")/site-packages/main-venv.pth
+	$(DS_VENV)/bin/python -m pip install -q wheel "setuptools>=77"
+	DS_BUILD_OPS=0 $(DS_VENV)/bin/python -m pip install -q --no-build-isolation "deepspeed>=0.19"
+	$(DS_VENV)/bin/python -m pytest -q tests/test_sharding.py
 
 demo: install
 	$(PY) scripts/demo.py
@@ -49,4 +59,4 @@ bench: install
 	$(PY) benchmarks/generate.py --out benchmarks/results/generate.json
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(DS_VENV) build *.egg-info .pytest_cache

@@ -191,7 +191,9 @@ class ReformerZhPreTrainedModel(PreTrainedModel):
     base_model_prefix = "model"
     main_input_name = "input_ids"
     supports_gradient_checkpointing = False  # the reversible backward already recomputes activations
-    _no_split_modules = ["ReformerZhEncoderLayer", "ReformerZhDecoderLayer"]
+    # The units a stack calls (a layer only groups its steps and is never called), so FSDP's
+    # default wrapping and device maps place and shard these: see check_layers_not_sharded.
+    _no_split_modules = ["ReformerZhSelfAttentionStep", "ReformerZhCrossAttentionStep", "ReformerZhFeedForwardStep"]
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
@@ -269,6 +271,24 @@ class ReformerZhPreTrainedModel(PreTrainedModel):
         return False
 
 
+def check_layers_not_sharded(layers: nn.ModuleList) -> None:
+    """A stack runs its layers' residual steps itself and never calls a layer, so a layer's
+    FSDP2 hooks (`fully_shard(layer)`) would never gather its parameters: say so instead of the
+    DTensor error deep inside the first step."""
+    if not torch.distributed.is_available() or not layers:
+        return
+    from torch.distributed.fsdp import FSDPModule
+
+    sharded = next((layer for layer in layers if isinstance(layer, FSDPModule)), None)
+    if sharded is not None:
+        raise RuntimeError(
+            f"`fully_shard` was applied to a {type(sharded).__name__}, which the stack never calls (it runs "
+            "the layer's residual steps one by one). Shard the whole model (`fully_shard(model)`, "
+            "the only choice with reversible=True), or, with reversible=False, the steps named in "
+            "`model._no_split_modules` (the Trainer's default FSDP wrapping)."
+        )
+
+
 class ReformerZhStack(nn.Module):
     """Embeddings, residual steps over two streams, mean of the streams, final LayerNorm."""
 
@@ -288,6 +308,7 @@ class ReformerZhStack(nn.Module):
         return [step for layer in self.layers for step in layer.steps()]
 
     def run(self, hidden_states: Tensor, context: StepContext) -> Tensor:
+        check_layers_not_sharded(self.layers)
         if self.has_lsh and context.cache is None:  # cached decoding attends exactly: no routing
             routing = LSHRouting.build(
                 context.attention_mask,

@@ -159,8 +159,35 @@ class _ReversibleRun:
                 indices.append(position[id(parameter)])
             self.step_parameter_indices.append(indices)
             self.step_parameter_devices.append({self.parameters[i].device for i in indices})
+        check_not_sharded_inside(self.parameters)
         self.generator_states: list[GeneratorState] = []
         self.autocast_state: AutocastState | None = None
+
+
+def check_not_sharded_inside(parameters: Sequence[nn.Parameter]) -> None:
+    """FSDP2 (`fully_shard`) on a module inside a reversible stack would train it silently wrong.
+
+    Sharding the whole model is fine: its pre-forward hook gathers every parameter before the
+    stack runs, so the parameters handed to the autograd function are whole tensors whose
+    gradients FSDP reduce-scatters. A step or layer sharded on its own still holds its sharded
+    `DTensor` parameters when the stack collects them, and gathers fresh ones each time it runs;
+    the recomputation in our backward differentiates with respect to those fresh tensors, not the
+    collected ones, so the step's gradients would come out as None (measured: every step
+    parameter without a gradient) instead of an error.
+    """
+    if not torch.distributed.is_available():
+        return
+    from torch.distributed.tensor import DTensor
+
+    sharded = next((p for p in parameters if isinstance(p, DTensor)), None)
+    if sharded is not None:
+        raise RuntimeError(
+            "a reversible stack received a sharded (FSDP2 DTensor) parameter of shape "
+            f"{tuple(sharded.shape)}: `fully_shard` was applied to a module inside the stack, whose "
+            "parameters the reversible backward cannot gather. Shard the whole model only "
+            "(`fully_shard(model)`; with the Trainer, fsdp_config auto_wrap_policy NO_WRAP), or set "
+            "`reversible=False` to shard the residual steps one by one."
+        )
 
 
 def join_chunks(parts: list[Tensor]) -> Tensor:

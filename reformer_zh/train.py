@@ -54,6 +54,7 @@ import modeling_reformer_zh  # noqa: E402,F401  (registers the Auto classes)
 from modeling_reformer_zh import ReformerZhConfig  # noqa: E402
 from modeling_reformer_zh.product_key_memory import memory_usage, product_key_memories  # noqa: E402
 from reformer_zh.rouge_zh import rouge_scores  # noqa: E402
+from reformer_zh.sharding import check_sharding_arguments  # noqa: E402
 from tokenization.build_vocab import build_tokenizer, check_utf8, data_format_of  # noqa: E402
 
 logger = logging.getLogger("train")
@@ -580,6 +581,9 @@ def main(argv: list[str] | None = None) -> dict:
         raise ValueError(f"--push_to_hub publishes reformer-zh checkpoints (with their pipeline and remote code); this "
                          f"is a {config.model_type} model, a baseline for the benchmarks: drop --push_to_hub.")
     check_memory_arguments(model, model_args, training_args)
+    sharding_note = check_sharding_arguments(model, training_args, on_accelerator=training_args.device.type != "cpu")
+    if sharding_note:
+        logger.info(sharding_note)
     if len(tokenizer) != config.vocab_size:
         raise ValueError(f"the tokenizer has {len(tokenizer)} tokens but the model's vocab_size is {config.vocab_size}.")
     for flag in ("max_source_length", "max_target_length", "val_max_target_length"):

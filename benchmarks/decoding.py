@@ -40,6 +40,22 @@ def parse_candidate(text: str) -> dict:
     return options
 
 
+def load_summarizer(model: str):
+    """The summarization pipeline of a checkpoint: ours as users load it; for a baseline trained
+    by train.py (BART: no custom pipeline in its config, and v5 has no summarization task of its
+    own) the same pipeline class around the model, which truncates an input to the model's
+    positions (the first 1,023 characters and [EOS] for `bart-headline`)."""
+    from transformers import AutoConfig, AutoModelForSeq2SeqLM, AutoTokenizer, pipeline
+
+    import modeling_reformer_zh  # noqa: F401  (registers the Auto classes)
+    from modeling_reformer_zh.pipeline_reformer_zh import SummarizationPipeline
+
+    if getattr(AutoConfig.from_pretrained(model, trust_remote_code=True), "custom_pipelines", None):
+        return pipeline("summarization", model=model, trust_remote_code=True)
+    return SummarizationPipeline(model=AutoModelForSeq2SeqLM.from_pretrained(model),
+                                 tokenizer=AutoTokenizer.from_pretrained(model, trust_remote_code=True))
+
+
 def summarize_all(summarizer, rows: list[dict], options: dict) -> tuple[list[str], list[float]]:
     import torch
 
@@ -81,13 +97,11 @@ def main(argv: list[str] | None = None) -> dict:
                            "(../shared/data/xwlb next to this checkout).\n")
 
     import torch
-    from transformers import pipeline
 
-    import modeling_reformer_zh  # noqa: F401  (registers the Auto classes)
     from reformer_zh.rouge_zh import rouge_scores
     from tokenization.build_vocab import read_jsonl
 
-    summarizer = pipeline("summarization", model=args.model, trust_remote_code=True)
+    summarizer = load_summarizer(args.model)
     validation = read_jsonl(args.validation_file)[: args.validation_samples]
     results = {"model": args.model, "torch_threads": torch.get_num_threads(),
                "generation_config": summarizer.model.generation_config.to_diff_dict(),

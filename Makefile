@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: install test test-deepspeed demo bench clean lcsts xwlb-story xwlb-program xwlb-story-bart xwlb-program-bart
+.PHONY: install test test-deepspeed demo bench clean lcsts xwlb-story xwlb-program xwlb-story-bart xwlb-program-bart xwlb-story-led xwlb-program-led
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,13 @@ xwlb-story-bart: install
 
 xwlb-program-bart: install
 	$(PY) scripts/recipe.py xwlb-program-bart
+
+# and its LED (sliding-window attention, 16,384 learned positions)
+xwlb-story-led: install
+	$(PY) scripts/recipe.py xwlb-story-led
+
+xwlb-program-led: install
+	$(PY) scripts/recipe.py xwlb-program-led
 
 bench: install
 	$(PY) -m pip install -q -e ".[bench]"

@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     rows = read_jsonl(args.meetings)[: args.limit]
     summarizer = pipeline("summarization", model=args.model, trust_remote_code=True)
-    max_tokens = summarizer.model.config.max_position_embeddings
+    max_tokens = getattr(summarizer.model.config, "max_encoder_position_embeddings", None) or \
+        summarizer.model.config.max_position_embeddings  # an LED names its encoder's positions apart
     references = [row["summary"] for row in rows]
     lead_chars = int(statistics.median(len(r) for r in references))
     predictions, seconds, input_tokens = [], [], []

@@ -112,7 +112,9 @@ def step_flops(system: str, length: int, depth: int) -> float:
         forward = depth * (4 * linear(length, HIDDEN, inner) + attention(length, length) + feed_forward(length))
         forward += decoder_forward(length)
     elif system == "led":
-        window = min(length, 2 * LED_WINDOW + 1)  # 256 on each side
+        # attention_window 256 reads 128 keys on each side, but its overlapping chunks of 2 x 128 compute
+        # about 2 x 256 keys a query: the count is of the keys computed, as for the other systems
+        window = min(length, 2 * LED_WINDOW + 1)
         forward = depth * (4 * linear(length, HIDDEN, inner) + attention(length, window) + feed_forward(length))
         forward += decoder_forward(length)
     else:

@@ -55,7 +55,9 @@ class SummarizationPipeline(Pipeline):
         if not isinstance(text, str):
             raise TypeError(f"the summarization pipeline takes a string or a list of strings, got {type(text).__name__}")
         text = (self.prefix or "") + text
-        max_tokens = self.model.config.max_position_embeddings
+        # an LED baseline (benchmarks/decoding.py) names its encoder's positions apart from its decoder's
+        max_tokens = getattr(self.model.config, "max_encoder_position_embeddings", None) or \
+            self.model.config.max_position_embeddings
         encoded = self.tokenizer(text, return_tensors="pt")
         length = encoded["input_ids"].shape[1]
         if length > max_tokens:

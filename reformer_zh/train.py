@@ -50,6 +50,7 @@ from transformers import (  # noqa: E402
 from transformers.trainer_utils import has_length  # noqa: E402
 
 from reformer_zh.collator import ReformerZhSeq2SeqCollator  # noqa: E402
+from reformer_zh.led_positions import LED_GROWABLE_KEY, grow_led_encoder_positions  # noqa: E402
 import modeling_reformer_zh  # noqa: E402,F401  (registers the Auto classes)
 from modeling_reformer_zh import ReformerZhConfig  # noqa: E402
 from modeling_reformer_zh.product_key_memory import memory_usage, product_key_memories  # noqa: E402
@@ -87,6 +88,15 @@ CONFIG_PRESETS = {
     "bart-headline": dict(model_type="bart", d_model=256, encoder_layers=4, decoder_layers=3,
                           encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=1024,
                           decoder_ffn_dim=1024, max_position_embeddings=1024, forced_eos_token_id=None),
+    # the long-input side-by-side's sparse-attention baseline (issue 13): `headline`'s size as an
+    # LED (Longformer encoder: sliding windows of 256 tokens, 128 on each side, as in
+    # benchmarks/scaling.py; no global tokens, since the decoder's cross-attention already reads
+    # every position), 1,024 learned positions until a fine-tune grows them by copying
+    # (reformer_zh/led_positions.py), no copy attention
+    "led-headline": dict(model_type="led", d_model=256, encoder_layers=4, decoder_layers=3,
+                         encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=1024,
+                         decoder_ffn_dim=1024, attention_window=256, max_encoder_position_embeddings=1024,
+                         max_decoder_position_embeddings=1024, forced_eos_token_id=None),
     # the long-input reference (benchmarks/): 6+6 layers, 64K positions
     "long": dict(hidden_size=256, num_attention_heads=4, attention_head_size=64, feed_forward_size=1024,
                  encoder_attn_layers=["local", "lsh"] * 3, decoder_attn_layers=["full"] * 6,
@@ -353,9 +363,12 @@ def load_model(model_args: ModelArguments, tokenizer):
     overrides = parse_overrides(model_args.config_overrides)
     if model_args.model_name_or_path:
         config = AutoConfig.from_pretrained(model_args.model_name_or_path, **hub_options(model_args))
+        if overrides and config.model_type == "led":
+            return load_led_with_more_positions(model_args, config, overrides)
         if overrides and not isinstance(config, ReformerZhConfig):
-            raise ValueError(f"--config_overrides on a checkpoint applies to reformer-zh checkpoints only; "
-                             f"{model_args.model_name_or_path} is a {config.model_type} checkpoint.")
+            raise ValueError(f"--config_overrides on a checkpoint applies to reformer-zh checkpoints (and an LED's "
+                             f"{LED_GROWABLE_KEY}) only; {model_args.model_name_or_path} is a {config.model_type} "
+                             "checkpoint.")
         check_override_keys(overrides, ReformerZhConfig)
         fixed = [key for key in overrides if key not in FINE_TUNE_OVERRIDES]
         if fixed:
@@ -388,6 +401,38 @@ def load_model(model_args: ModelArguments, tokenizer):
     for key in ("model_type", "architectures", "auto_map", "transformers_version", "_name_or_path"):
         values.pop(key, None)
     return AutoModelForSeq2SeqLM.from_config(config_class(**values))
+
+
+def load_led_with_more_positions(model_args: ModelArguments, config, overrides: dict):
+    """An LED baseline checkpoint fine-tuned on longer inputs (`xwlb-program-led`): the one key
+    its --config_overrides take grows the encoder's learned positions by copying the trained ones
+    (reformer_zh/led_positions.py)."""
+    other = [key for key in overrides if key != LED_GROWABLE_KEY]
+    if other:
+        raise ValueError(f"--config_overrides {other[0]} on an LED checkpoint: only {LED_GROWABLE_KEY} applies "
+                         "(it grows the encoder's positions); the rest would change trained weights.")
+    model = AutoModelForSeq2SeqLM.from_pretrained(model_args.model_name_or_path, config=config,
+                                                  **hub_options(model_args))
+    positions = int(overrides[LED_GROWABLE_KEY])
+    if positions != config.max_encoder_position_embeddings:
+        logger.info("LED encoder positions grown from %d to %d by copying the trained rows",
+                    config.max_encoder_position_embeddings, positions)
+        grow_led_encoder_positions(model, positions)
+    return model
+
+
+def input_positions(config) -> tuple[int, str]:
+    """The longest input the encoder reads, and the config key that sets it."""
+    if getattr(config, "max_encoder_position_embeddings", None):  # LED
+        return config.max_encoder_position_embeddings, "max_encoder_position_embeddings"
+    return config.max_position_embeddings, "max_position_embeddings"
+
+
+def target_positions(config) -> tuple[int, str]:
+    """The longest target the decoder reads, and the config key that sets it."""
+    if getattr(config, "max_decoder_position_embeddings", None):  # LED
+        return config.max_decoder_position_embeddings, "max_decoder_position_embeddings"
+    return config.max_position_embeddings, "max_position_embeddings"
 
 
 def chunk_multiple(config) -> int:
@@ -588,10 +633,11 @@ def main(argv: list[str] | None = None) -> dict:
         raise ValueError(f"the tokenizer has {len(tokenizer)} tokens but the model's vocab_size is {config.vocab_size}.")
     for flag in ("max_source_length", "max_target_length", "val_max_target_length"):
         value = getattr(data_args, flag)
-        if value is not None and value > config.max_position_embeddings:
+        positions, key = input_positions(config) if flag == "max_source_length" else target_positions(config)
+        if value is not None and value > positions:
             raise ValueError(
-                f"--{flag} {value} exceeds the model's max_position_embeddings ({config.max_position_embeddings}); "
-                f"lower it or use a config with more positions (--config_overrides max_position_embeddings=...)."
+                f"--{flag} {value} exceeds the model's {key} ({positions}); "
+                f"lower it or use a config with more positions (--config_overrides {key}=...)."
             )
     if data_args.source_prefix:
         config.prefix = data_args.source_prefix  # the summarization pipeline puts it before every input

@@ -132,7 +132,8 @@ def test_recipes_name_existing_presets_and_flags(capsys):
             assert command[command.index("--model_name_or_path") + 1].endswith(entry.start_from)
             if "--config_overrides" in command:
                 overrides = train.parse_overrides(command[command.index("--config_overrides") + 1])
-                assert set(overrides) <= set(train.FINE_TUNE_OVERRIDES)
+                allowed = {train.LED_GROWABLE_KEY} if entry.label == "led" else set(train.FINE_TUNE_OVERRIDES)
+                assert set(overrides) <= allowed
         else:
             preset = dict(train.CONFIG_PRESETS[command[command.index("--config_name") + 1]])
             train.config_class_for(preset)(**{k: v for k, v in preset.items() if k != "model_type"})  # a valid config

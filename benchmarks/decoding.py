@@ -13,6 +13,9 @@ what it measured.
     python benchmarks/decoding.py outputs/xwlb-program \\
         --candidates no_repeat_ngram_size=0 no_repeat_ngram_size=10 no_repeat_ngram_size=16 \\
         --out benchmarks/results/decoding_xwlb_program.json
+
+`--read_characters 1024` is the control: the same checkpoint and choice reading only the first
+1,024 characters of every evening, as a 1,024-position model would.
 """
 
 from __future__ import annotations
@@ -88,8 +91,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--test_file", default=str(XWLB / "program_dev_test.jsonl.gz"))
     parser.add_argument("--validation_samples", type=int, default=30)
     parser.add_argument("--split_at", type=int, default=8192, help="dev_test is also scored up to and past this many characters")
+    parser.add_argument("--read_characters", type=int, default=None,
+                        help="the control of what reading the whole evening is worth: every document (validation "
+                             "and dev_test) cut to its first N characters before the model sees it")
     parser.add_argument("--out", default=None, help="write the results here as JSON (after every candidate)")
     args = parser.parse_args(argv)
+    if args.read_characters is not None and args.read_characters < 1:
+        parser.error(f"--read_characters {args.read_characters}: give a positive number of characters")
     candidates = [parse_candidate(c) for c in args.candidates]
     for path in (args.validation_file, args.test_file):
         if not Path(path).is_file():
@@ -101,9 +109,15 @@ def main(argv: list[str] | None = None) -> dict:
     from reformer_zh.rouge_zh import rouge_scores
     from tokenization.build_vocab import read_jsonl
 
+    def read(path: str) -> list[dict]:
+        rows = read_jsonl(path)
+        if args.read_characters:  # the reference stays whole: only what the model reads is cut
+            rows = [{**row, "document": row["document"][: args.read_characters]} for row in rows]
+        return rows
+
     summarizer = load_summarizer(args.model)
-    validation = read_jsonl(args.validation_file)[: args.validation_samples]
-    results = {"model": args.model, "torch_threads": torch.get_num_threads(),
+    validation = read(args.validation_file)[: args.validation_samples]
+    results = {"model": args.model, "torch_threads": torch.get_num_threads(), "read_characters": args.read_characters,
                "generation_config": summarizer.model.generation_config.to_diff_dict(),
                "validation_evenings": len(validation), "validation": []}
 
@@ -118,7 +132,7 @@ def main(argv: list[str] | None = None) -> dict:
               f"distinct {results['validation'][-1]['distinct_share']:.1%}", flush=True)
         save()
     chosen = max(results["validation"], key=lambda r: r["rougeL"])["options"]
-    test = read_jsonl(args.test_file)
+    test = read(args.test_file)
     predictions, seconds = summarize_all(summarizer, test, chosen)
     by_length = {}
     for name, keep in ((f"up to {args.split_at} characters", lambda n: n <= args.split_at),
@@ -129,7 +143,8 @@ def main(argv: list[str] | None = None) -> dict:
     results["chosen"] = chosen
     results["dev_test"] = {"evenings": len(test), **scored(predictions, seconds, test), "by_length": by_length}
     results["dev_test_examples"] = [{"prediction": p, "reference": r["summary"]} for p, r in zip(predictions[:3], test)]
-    predictions_file = Path(args.model) / "generated_predictions_decoding.jsonl"
+    suffix = f"_first_{args.read_characters}" if args.read_characters else ""
+    predictions_file = Path(args.model) / f"generated_predictions_decoding{suffix}.jsonl"
     predictions_file.write_text("".join(json.dumps({"prediction": p, "reference": r["summary"]}, ensure_ascii=False) + "\n"
                                         for p, r in zip(predictions, test)))
     results["dev_test_predictions"] = str(predictions_file)

@@ -24,13 +24,20 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def fully_shard_cases(tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("fsdp") / "cases.json"
-    result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", str(ROOT / "tests" / "fsdp_worker.py"),
-         str(out)],
-        capture_output=True, text=True, timeout=300, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(out.read_text())
+    # One retry: once in a clean-clone CI run (2026-12-04) rank 0 aborted inside the gloo launcher
+    # ("terminate called without an active exception", SIGABRT) and the same commit passed on the
+    # next run; a second failure is reported with both runs' output.
+    failures = []
+    for _ in range(2):
+        result = subprocess.run(
+            [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+             str(ROOT / "tests" / "fsdp_worker.py"), str(out)],
+            capture_output=True, text=True, timeout=300, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"},
+        )
+        if result.returncode == 0:
+            return json.loads(out.read_text())
+        failures.append(result.stderr[-3000:])
+    raise AssertionError("\n--- retry ---\n".join(failures))
 
 
 @pytest.mark.parametrize("case", ["model/reversible", "model/plain", "steps/plain"])

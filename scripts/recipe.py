@@ -67,6 +67,19 @@ class Recipe:
     label: str = "reformer-zh"
 
 
+# What the three whole-evening fine-tunes share: one evening at a time in evaluation, a lower
+# learning rate after a short warm-up from a story checkpoint, and the decoding chosen for ours.
+PROGRAM_FLAGS = ["--per_device_eval_batch_size", "1", "--learning_rate", "5e-4", "--warmup_steps", "50",
+                 "--no_repeat_ngram_size", "6", "--min_new_tokens", "150", "--max_eval_samples", "30"]
+
+
+def story_recipe(preset: str, label: str = "reformer-zh") -> Recipe:
+    """CCTV news stories -> their headlines, read up to 256 characters, for one preset."""
+    return Recipe(folder="xwlb", train_file="story_train.jsonl.gz", validation_file="story_validation.jsonl.gz",
+                  test_file="story_dev_test.jsonl.gz", max_train_minutes=120, label=label,
+                  flags=["--config_name", preset, "--max_source_length", "256", "--max_target_length", "40"])
+
+
 PROGRAM_BASELINES = ("first 287 characters", "story leads in the first 1024 characters", "story leads of the whole evening")
 
 RECIPES = {
@@ -79,11 +92,7 @@ RECIPES = {
     # CCTV news stories (median 366 characters) -> their headline (~18). The first 256 characters
     # hold 86.7% of the headline's characters (all 512: 89.0%, the whole story: 89.6%; validation)
     # at 3 s a step against 7 s for 512 (batch 32, this CPU): twice the steps in the same minutes.
-    "xwlb-story": Recipe(
-        folder="xwlb", train_file="story_train.jsonl.gz", validation_file="story_validation.jsonl.gz",
-        test_file="story_dev_test.jsonl.gz", max_train_minutes=120,
-        flags=["--config_name", "headline", "--max_source_length", "256", "--max_target_length", "40"],
-    ),
+    "xwlb-story": story_recipe("headline"),
     # a whole evening of CCTV news (median 6,914 characters, at most 31K) -> its rundown (~287):
     # the story checkpoint, its position tables grown to 16K, fine-tuned on windows of whole
     # stories; validation and dev_test read the full evenings. The windows' positions start at
@@ -100,28 +109,20 @@ RECIPES = {
         window_chars=4096, story_file="story_train.jsonl.gz",
         flags=["--max_source_length", "16384", "--max_target_length", "512", "--config_overrides",
                "max_position_embeddings=16384,encoder_position_offset_in_training=true,attention_probs_dropout_prob=0.0",
-               "--per_device_train_batch_size", "4", "--per_device_eval_batch_size",
-               "1", "--learning_rate", "5e-4", "--warmup_steps", "50", "--no_repeat_ngram_size", "6",
-               "--min_new_tokens", "150", "--max_eval_samples", "30"],
+               "--per_device_train_batch_size", "4", *PROGRAM_FLAGS],
         baselines=PROGRAM_BASELINES,
     ),
     # the side-by-side's full-attention baseline (issue 13): the same two recipes for a BART of
     # `headline`'s size, whose 1,024 positions read the first 1,023 characters of an evening
     # (and [EOS]); it fine-tunes on windows of whole stories of at most 1,023 characters (pairs it
     # can read entirely) with four times the batch (about the same characters a step)
-    "xwlb-story-bart": Recipe(
-        folder="xwlb", train_file="story_train.jsonl.gz", validation_file="story_validation.jsonl.gz",
-        test_file="story_dev_test.jsonl.gz", max_train_minutes=120,
-        flags=["--config_name", "bart-headline", "--max_source_length", "256", "--max_target_length", "40"],
-        label="bart",
-    ),
+    "xwlb-story-bart": story_recipe("bart-headline", "bart"),
     "xwlb-program-bart": Recipe(
         folder="xwlb", train_file="program_train.jsonl.gz", validation_file="program_validation.jsonl.gz",
         test_file="program_dev_test.jsonl.gz", max_train_minutes=100, start_from="xwlb-story-bart",
         window_chars=1023, story_file="story_train.jsonl.gz", label="bart",
         flags=["--max_source_length", "1024", "--max_target_length", "512", "--per_device_train_batch_size", "16",
-               "--per_device_eval_batch_size", "1", "--learning_rate", "5e-4", "--warmup_steps", "50",
-               "--no_repeat_ngram_size", "6", "--min_new_tokens", "150", "--max_eval_samples", "30"],  # ours, until chosen for it
+               *PROGRAM_FLAGS],  # ours' decoding, until chosen for it
         baselines=PROGRAM_BASELINES,
     ),
     # the side-by-side's sparse-attention baseline (issue 13): the same two recipes for an LED of
@@ -131,20 +132,14 @@ RECIPES = {
     # whole stories up to 16,384 characters (most evenings whole; median 6,914), two a step
     # (about the characters of `xwlb-program`'s four 4,096-character windows); 16,384 is also
     # what reformer-zh reads.
-    "xwlb-story-led": Recipe(
-        folder="xwlb", train_file="story_train.jsonl.gz", validation_file="story_validation.jsonl.gz",
-        test_file="story_dev_test.jsonl.gz", max_train_minutes=120,
-        flags=["--config_name", "led-headline", "--max_source_length", "256", "--max_target_length", "40"],
-        label="led",
-    ),
+    "xwlb-story-led": story_recipe("led-headline", "led"),
     "xwlb-program-led": Recipe(
         folder="xwlb", train_file="program_train.jsonl.gz", validation_file="program_validation.jsonl.gz",
         test_file="program_dev_test.jsonl.gz", max_train_minutes=100, start_from="xwlb-story-led",
         window_chars=16384, story_file="story_train.jsonl.gz", label="led",
         flags=["--max_source_length", "16384", "--max_target_length", "512", "--config_overrides",
                "max_encoder_position_embeddings=16384", "--per_device_train_batch_size", "2",
-               "--per_device_eval_batch_size", "1", "--learning_rate", "5e-4", "--warmup_steps", "50",
-               "--no_repeat_ngram_size", "6", "--min_new_tokens", "150", "--max_eval_samples", "30"],  # ours, until chosen for it
+               *PROGRAM_FLAGS],  # ours' decoding, until chosen for it
         baselines=PROGRAM_BASELINES,
     ),
 }

@@ -17,6 +17,7 @@ import inspect
 import logging
 from typing import Any
 
+import torch
 from transformers import GenerationConfig, Pipeline
 
 logger = logging.getLogger(__name__)
@@ -68,7 +69,13 @@ class SummarizationPipeline(Pipeline):
                 )
             logger.warning("input of %d tokens truncated to the model's %d positions", length, max_tokens)
             encoded = self.tokenizer(text, return_tensors="pt", truncation=True, max_length=max_tokens)
-        return dict(encoded)
+        encoded = dict(encoded)
+        if "global_attention_mask" in inspect.signature(self.model.forward).parameters:
+            # an LED: global attention on the first token, as it trained (reformer_zh/collator.py;
+            # written again here because remote code cannot import reformer_zh)
+            encoded["global_attention_mask"] = torch.zeros_like(encoded["input_ids"])
+            encoded["global_attention_mask"][:, 0] = 1
+        return encoded
 
     def _forward(self, model_inputs: dict, **generate_kwargs: Any) -> dict:
         generate_kwargs = self._prepare_generate_kwargs(generate_kwargs, **self._summary_defaults(generate_kwargs))

@@ -11,11 +11,18 @@ pad inside) and marks the real target positions.
 by the tokenizer's mask token with probability p, in training batches only: a decoder that
 cannot always see the previous reference token must lean on the source (word dropout for NMT,
 Sennrich & Zhang 2019; Bowman et al. 2016). The labels are unchanged.
+
+A model whose forward takes a `global_attention_mask` (LED, the long-input side-by-side's
+baseline) gets global attention on the first token of every source, the LED paper's setting for
+summarization (Beltagy et al. 2020, section 5): that token attends to, and is attended by,
+every position, a path across the sliding windows. The LED paper's first token is `<s>`; our
+tokenizers add no start token, so it is the first character.
 """
 
 from __future__ import annotations
 
 import copy
+import inspect
 
 import torch
 
@@ -44,6 +51,7 @@ class ReformerZhSeq2SeqCollator:
         self.decoder_token_dropout = decoder_token_dropout
         self.replacement_id = replacement
         self.training = True
+        self.global_first_token = takes_global_attention(model)
 
     def for_evaluation(self) -> "ReformerZhSeq2SeqCollator":
         """The same batches without token dropout (evaluation and prediction)."""
@@ -55,6 +63,8 @@ class ReformerZhSeq2SeqCollator:
         sources = [{key: value for key, value in feature.items() if key != "labels"} for feature in features]
         batch = self.tokenizer.pad(sources, padding=True, pad_to_multiple_of=self.source_multiple, return_tensors="pt")
         batch = dict(batch)
+        if self.global_first_token:
+            batch["global_attention_mask"] = first_token_global(batch["input_ids"])
         if features and "labels" in features[0] and features[0]["labels"] is not None:
             targets = [list(feature["labels"]) for feature in features]
             longest = max(len(target) for target in targets)
@@ -74,3 +84,15 @@ class ReformerZhSeq2SeqCollator:
             batch["decoder_input_ids"] = decoder_input_ids
             batch["decoder_attention_mask"] = decoder_attention_mask
         return batch
+
+
+def takes_global_attention(model) -> bool:
+    """Whether the model's forward has a `global_attention_mask` (LED; not reformer-zh)."""
+    return "global_attention_mask" in inspect.signature(model.forward).parameters
+
+
+def first_token_global(input_ids: torch.Tensor) -> torch.Tensor:
+    """[b, s] -> 1 at each row's first position, 0 elsewhere (sources are padded on the right)."""
+    mask = torch.zeros_like(input_ids)
+    mask[:, 0] = 1
+    return mask

@@ -106,3 +106,48 @@ def test_the_pipeline_truncates_an_led_input_to_its_encoder_positions(sample_tok
     assert isinstance(summary, str) and "truncated to the model's 40 positions" in caplog.text
     with pytest.raises(ValueError, match="more than the model's 40 positions"):
         summarizer(document, truncation=False, max_new_tokens=4)
+
+
+def led_for(tokenizer, positions: int = 40, init_std: float = 0.02) -> LEDForConditionalGeneration:
+    config = LEDConfig(init_std=init_std, vocab_size=len(tokenizer), d_model=16, encoder_layers=1, decoder_layers=1,
+                       encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32,
+                       attention_window=8, max_encoder_position_embeddings=positions, max_decoder_position_embeddings=64,
+                       pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+                       eos_token_id=tokenizer.eos_token_id, decoder_start_token_id=tokenizer.bos_token_id)
+    torch.manual_seed(0)
+    return LEDForConditionalGeneration(config).eval()
+
+
+def test_led_batches_put_global_attention_on_the_first_token_and_ours_carry_none(sample_tokenizer):
+    from reformer_zh.collator import ReformerZhSeq2SeqCollator
+    from utils import ReformerZhModelTester
+
+    from modeling_reformer_zh import ReformerZhForConditionalGeneration
+
+    features = [{"input_ids": sample_tokenizer(text)["input_ids"], "labels": sample_tokenizer("预警")["input_ids"]}
+                for text in ("北京今天发布暴雨预警。", "预警。")]
+    batch = ReformerZhSeq2SeqCollator(sample_tokenizer, led_for(sample_tokenizer), pad_to_multiple_of=8)(features)
+    expected = torch.zeros_like(batch["input_ids"])
+    expected[:, 0] = 1
+    assert torch.equal(batch["global_attention_mask"], expected)
+    ours = ReformerZhForConditionalGeneration(ReformerZhModelTester().prepare_config_and_inputs()[0])
+    assert "global_attention_mask" not in ReformerZhSeq2SeqCollator(sample_tokenizer, ours, pad_to_multiple_of=8)(features)
+
+
+def test_the_pipeline_summarizes_with_an_leds_first_token_global_as_it_trained(sample_tokenizer):
+    from modeling_reformer_zh.pipeline_reformer_zh import SummarizationPipeline
+
+    model = led_for(sample_tokenizer, positions=64, init_std=1.0)  # large weights: outputs that depend on the input
+    document = "北京今天发布暴雨预警，市民注意出行安全。" * 2
+    summary = SummarizationPipeline(model=model, tokenizer=sample_tokenizer)(
+        document, max_new_tokens=6, num_beams=1, min_new_tokens=6)[0]["summary_text"]
+    encoded = sample_tokenizer(document, return_tensors="pt")
+    global_first = torch.zeros_like(encoded["input_ids"])
+    global_first[:, 0] = 1
+
+    def generated(**extra) -> str:
+        ids = model.generate(**encoded, **extra, max_new_tokens=6, num_beams=1, min_new_tokens=6)
+        return sample_tokenizer.decode(ids[0], skip_special_tokens=True)
+
+    assert summary == generated(global_attention_mask=global_first)
+    assert summary != generated()  # the global token changes this model's output: the check can fail

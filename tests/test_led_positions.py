@@ -89,26 +89,8 @@ def test_an_led_baseline_trains_through_the_same_script_and_fine_tunes_on_longer
         train.main(base + ["--output_dir", str(tmp_path / "x"), "--config_overrides", "attention_window=32"])
 
 
-def test_the_pipeline_truncates_an_led_input_to_its_encoder_positions(sample_tokenizer, caplog):
-    from modeling_reformer_zh.pipeline_reformer_zh import SummarizationPipeline
-
-    config = LEDConfig(vocab_size=len(sample_tokenizer), d_model=16, encoder_layers=1, decoder_layers=1,
-                       encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32,
-                       attention_window=8, max_encoder_position_embeddings=40, max_decoder_position_embeddings=64,
-                       pad_token_id=sample_tokenizer.pad_token_id, bos_token_id=sample_tokenizer.bos_token_id,
-                       eos_token_id=sample_tokenizer.eos_token_id,
-                       decoder_start_token_id=sample_tokenizer.bos_token_id)
-    torch.manual_seed(0)
-    summarizer = SummarizationPipeline(model=LEDForConditionalGeneration(config).eval(), tokenizer=sample_tokenizer)
-    document = "北京今天发布暴雨预警。" * 10  # 110 characters, more than the 40 positions
-    with caplog.at_level(logging.WARNING):
-        summary = summarizer(document, max_new_tokens=4)[0]["summary_text"]
-    assert isinstance(summary, str) and "truncated to the model's 40 positions" in caplog.text
-    with pytest.raises(ValueError, match="more than the model's 40 positions"):
-        summarizer(document, truncation=False, max_new_tokens=4)
-
-
 def led_for(tokenizer, positions: int = 40, init_std: float = 0.02) -> LEDForConditionalGeneration:
+    """A tiny LED over `tokenizer`'s vocabulary and special tokens, seeded."""
     config = LEDConfig(init_std=init_std, vocab_size=len(tokenizer), d_model=16, encoder_layers=1, decoder_layers=1,
                        encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32,
                        attention_window=8, max_encoder_position_embeddings=positions, max_decoder_position_embeddings=64,
@@ -116,6 +98,18 @@ def led_for(tokenizer, positions: int = 40, init_std: float = 0.02) -> LEDForCon
                        eos_token_id=tokenizer.eos_token_id, decoder_start_token_id=tokenizer.bos_token_id)
     torch.manual_seed(0)
     return LEDForConditionalGeneration(config).eval()
+
+
+def test_the_pipeline_truncates_an_led_input_to_its_encoder_positions(sample_tokenizer, caplog):
+    from modeling_reformer_zh.pipeline_reformer_zh import SummarizationPipeline
+
+    summarizer = SummarizationPipeline(model=led_for(sample_tokenizer, positions=40), tokenizer=sample_tokenizer)
+    document = "北京今天发布暴雨预警。" * 10  # 110 characters, more than the 40 positions
+    with caplog.at_level(logging.WARNING):
+        summary = summarizer(document, max_new_tokens=4)[0]["summary_text"]
+    assert isinstance(summary, str) and "truncated to the model's 40 positions" in caplog.text
+    with pytest.raises(ValueError, match="more than the model's 40 positions"):
+        summarizer(document, truncation=False, max_new_tokens=4)
 
 
 def test_led_batches_put_global_attention_on_the_first_token_and_ours_carry_none(sample_tokenizer):

@@ -85,15 +85,29 @@ class ReformerZhCopyAttention(nn.Module):
             allowed = torch.ones_like(source_ids, dtype=torch.bool)[:, None, :]
         else:
             allowed = encoder_attention_mask.bool()[:, None, :]
-        tiny = torch.finfo(torch.float32).tiny  # log P stays finite where both parts underflow
         outputs = []
         for hidden_chunk, logits_chunk in zip(decoder_hidden_states.split(self.chunk_length, dim=1),
                                               vocab_logits.split(self.chunk_length, dim=1)):
             pointer, gate_logit = self.pointer_and_gate(hidden_chunk, key, value, allowed)
-            generate_share = torch.sigmoid(gate_logit)
-            vocab_probs = logits_chunk.float().softmax(dim=-1)
             index = source_ids[:, None, :].expand(-1, pointer.shape[1], -1)
-            copy_probs = torch.zeros_like(vocab_probs).scatter_add_(-1, index, pointer)
-            mixture = generate_share * vocab_probs + (1.0 - generate_share) * copy_probs
-            outputs.append(mixture.clamp_min(tiny).log())
+            copy_probs = torch.zeros(logits_chunk.shape, dtype=pointer.dtype, device=pointer.device)
+            copy_probs = copy_probs.scatter_add_(-1, index, pointer)
+            outputs.append(log_mixture(gate_logit, logits_chunk.float().log_softmax(dim=-1), copy_probs))
         return torch.cat(outputs, dim=1)
+
+
+def log_mixture(gate_logit: Tensor, vocab_log_probs: Tensor, copy_probs: Tensor) -> Tensor:
+    """log(p * exp(vocab_log_probs) + (1 - p) * copy_probs), p = sigmoid(gate_logit), in log space.
+
+    Summing probabilities and then taking the log loses every token whose probability
+    underflows float32 (a clamp would then give it a made-up floor and a zero gradient);
+    logaddexp of the two log terms is exact wherever either term is representable, and its
+    gradient is the true one. Vocabulary entries that no source position holds have copy
+    probability exactly 0: their copy term is -inf, which logaddexp takes as "absent" (its
+    gradient there is 0). The log is taken of 1 at those entries and masked afterwards, so the
+    backward never multiplies a zero gradient by 1/0."""
+    absent = copy_probs == 0
+    copy_log_probs = torch.where(absent, 1.0, copy_probs).log().masked_fill(absent, float("-inf"))
+    generate = nn.functional.logsigmoid(gate_logit) + vocab_log_probs
+    copy = nn.functional.logsigmoid(-gate_logit) + copy_log_probs
+    return torch.logaddexp(generate, copy)

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from modeling_reformer_zh import ReformerZhForConditionalGeneration
+from modeling_reformer_zh.copy_attention import log_mixture
 from utils import ReformerZhModelTester, assert_close, cached_and_full_decoder_logits
 
 
@@ -55,6 +56,40 @@ def test_copy_mixture_equals_a_loop_reference():
     assert log_probabilities.dtype == torch.float32
     assert_close(log_probabilities.exp(), loop_reference_probabilities(model, inputs, decoder_input_ids), atol=1e-6)
     assert_close(log_probabilities.exp().sum(-1), torch.ones(2, 6), atol=1e-5)
+
+
+def test_the_log_space_mixture_and_its_gradients_equal_the_float64_probability_mixture():
+    """Where nothing underflows, log_mixture is log(p softmax(z) + (1 - p) c) and so are its
+    gradients, zero copy entries included (a NaN there would poison every gradient)."""
+    generator = torch.Generator().manual_seed(5)
+    gate_logit = torch.randn(2, 3, 1, generator=generator, dtype=torch.float64, requires_grad=True)
+    logits = (3 * torch.randn(2, 3, 11, generator=generator, dtype=torch.float64)).requires_grad_()
+    # five source positions holding tokens 0, 3, 3, 6, 9: most vocabulary entries get no copy mass
+    pointer = torch.randn(2, 3, 5, generator=generator, dtype=torch.float64).softmax(-1).requires_grad_()
+    index = torch.tensor([0, 3, 3, 6, 9]).expand(2, 3, 5)
+    upstream = torch.randn(2, 3, 11, generator=generator, dtype=torch.float64)
+    gradients = []
+    for mixture in (lambda c: log_mixture(gate_logit, logits.log_softmax(-1), c),
+                    lambda c: (torch.sigmoid(gate_logit) * logits.softmax(-1) + torch.sigmoid(-gate_logit) * c).log()):
+        value = mixture(torch.zeros(2, 3, 11, dtype=torch.float64).scatter_add(-1, index, pointer))
+        gradients.append((value, *torch.autograd.grad((value * upstream).sum(), (gate_logit, logits, pointer))))
+    for ours, reference in zip(*gradients):
+        assert torch.isfinite(ours).all()
+        assert_close(ours, reference, atol=1e-10)
+
+
+def test_the_log_space_mixture_keeps_tokens_whose_probability_underflows_float32():
+    """A vocabulary logit 200 below the rest has probability e^-200 (float32 underflows below
+    e^-103): its log-probability must come out near -200 with a gradient, not a clamped floor."""
+    logits = torch.zeros(1, 1, 4)
+    logits[..., 3] = -200.0
+    logits.requires_grad_()
+    copy_probs = torch.tensor([[[0.5, 0.5, 0.0, 0.0]]])
+    value = log_mixture(torch.zeros(1, 1, 1), logits.log_softmax(-1), copy_probs)
+    expected = torch.log(torch.tensor(0.5)) - 200.0 - torch.log(torch.tensor(3.0))
+    assert abs(value[0, 0, 3].item() - expected.item()) < 1e-3
+    value[0, 0, 3].backward()
+    assert logits.grad[0, 0, 3].item() > 0.99  # d/dz of log softmax(z)_3 = 1 - softmax(z)_3
 
 
 def test_a_closed_gate_puts_all_mass_on_source_tokens_and_none_on_padding():

@@ -30,7 +30,6 @@ import logging
 import math
 import os
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,7 +44,6 @@ from transformers import (  # noqa: E402
     HfArgumentParser,
     Seq2SeqTrainer,
     Seq2SeqTrainingArguments,
-    TrainerCallback,
 )
 from transformers.trainer_utils import has_length  # noqa: E402
 
@@ -56,6 +54,9 @@ from modeling_reformer_zh import ReformerZhConfig  # noqa: E402
 from modeling_reformer_zh.product_key_memory import memory_usage, product_key_memories  # noqa: E402
 from reformer_zh.rouge_zh import rouge_scores  # noqa: E402
 from reformer_zh.sharding import check_sharding_arguments  # noqa: E402
+from reformer_zh.hardware import cpu_bf16_decision, machine_record  # noqa: E402
+from reformer_zh.label_smoothing import LogProbabilityLabelSmoother  # noqa: E402
+from reformer_zh.training_budget import TimeBudgetCallback, add_cooldown  # noqa: E402
 from tokenization.build_vocab import build_tokenizer, check_utf8, data_format_of  # noqa: E402
 
 logger = logging.getLogger("train")
@@ -178,32 +179,16 @@ class RecipeArguments:
         default=0.0,
         metadata={"help": "replace teacher-forced decoder input tokens by [MASK] with this probability (training only)"},
     )
-
-
-class TimeBudgetCallback(TrainerCallback):
-    """Stops training once `minutes` of wall-clock time have passed since training began.
-
-    Under DDP every process must stop at the same step (a process that stops alone leaves the
-    others waiting in an all-reduce), so the main process decides and broadcasts each step."""
-
-    def __init__(self, minutes: float) -> None:
-        self.seconds = minutes * 60
-        self.started = None
-
-    def on_train_begin(self, args, state, control, **kwargs):
-        self.started = time.perf_counter()
-
-    def on_step_end(self, args, state, control, **kwargs):
-        stop = torch.tensor([float(time.perf_counter() - self.started >= self.seconds)])
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            stop = stop.to(args.device) if torch.distributed.get_backend() == "nccl" else stop
-            torch.distributed.broadcast(stop, src=0)
-        if stop.item():
-            if not control.should_training_stop:
-                logger.info("--max_train_minutes %.1f reached at step %d: stopping training", self.seconds / 60,
-                            state.global_step)
-            control.should_training_stop = True
-        return control
+    lr_cooldown_share: float = field(
+        default=0.0,
+        metadata={"help": "cool the learning rate linearly to 0 over this last share of the budget (of "
+                          "--max_train_minutes when given, else of --max_steps); 0: the schedule as it is"},
+    )
+    cpu_bf16: str = field(
+        default="auto",
+        metadata={"help": "training on a CPU: bf16 autocast on, off, or auto (on where the CPU has AMX or "
+                          "avx512_bf16 and a bf16 matmul measures faster than fp32 here); --bf16 also turns it on"},
+    )
 
 
 def parse_overrides(text: str | None) -> dict:
@@ -449,9 +434,22 @@ class ReformerZhTrainer(Seq2SeqTrainer):
     optimizer group (`--memory_learning_rate`, no weight decay), and the share of memory slots
     read since the last log reported beside the loss (`pkm_usage/<layer>`)."""
 
-    def __init__(self, *args, memory_learning_rate: float | None = None, **kwargs) -> None:
+    def __init__(self, *args, memory_learning_rate: float | None = None, budget: TimeBudgetCallback | None = None,
+                 lr_cooldown_share: float = 0.0, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.memory_learning_rate = memory_learning_rate
+        self.budget = budget or TimeBudgetCallback(None)
+        self.lr_cooldown_share = lr_cooldown_share
+        if self.label_smoother is not None and getattr(self.model.config, "copy_attention", False):
+            # copy attention returns log P already: no second log_softmax over the vocabulary
+            self.label_smoother = LogProbabilityLabelSmoother(epsilon=self.label_smoother.epsilon)
+
+    def create_scheduler(self, num_training_steps: int, optimizer=None):
+        fresh = self.lr_scheduler is None
+        scheduler = super().create_scheduler(num_training_steps, optimizer)
+        if fresh and self.lr_cooldown_share > 0:
+            add_cooldown(scheduler, self.lr_cooldown_share, self.budget, num_training_steps)
+        return scheduler
 
     def create_optimizer(self, model=None):
         fresh = self.optimizer is None
@@ -584,9 +582,21 @@ def main(argv: list[str] | None = None) -> dict:
     if len(argv) == 1 and argv[0].endswith(".json"):
         model_args, data_args, training_args, recipe_args = parser.parse_json_file(json_file=argv[0])
     else:
+        if "--bf16" in argv and "--use_cpu" not in argv and not torch.cuda.is_available():
+            # transformers refuses bf16 without a GPU unless told the CPU is meant ("Your setup doesn't
+            # support bf16/gpu"); on a machine without a GPU the CPU is the only thing --bf16 can mean
+            argv += ["--use_cpu", "true"]
         model_args, data_args, training_args, recipe_args = parser.parse_args_into_dataclasses(args=argv)
     if recipe_args.max_train_minutes is not None and recipe_args.max_train_minutes <= 0:
         raise ValueError(f"--max_train_minutes must be positive, got {recipe_args.max_train_minutes}.")
+    if not 0 <= recipe_args.lr_cooldown_share <= 1:
+        raise ValueError(f"--lr_cooldown_share is a share of the budget, from 0 to 1; got {recipe_args.lr_cooldown_share}.")
+    bf16_note = None
+    if training_args.device.type == "cpu" and not (training_args.bf16 or training_args.fp16):
+        use_bf16, bf16_note = cpu_bf16_decision(recipe_args.cpu_bf16)
+        # after parsing, `bf16` alone changes nothing: the Trainer's accelerator reads mixed_precision
+        training_args.bf16 = use_bf16
+        training_args.mixed_precision = "bf16" if use_bf16 else training_args.mixed_precision
     if "--train_sampling_strategy" not in argv and not data_args.streaming:
         # long documents: batch similar lengths (a stream has no lengths to sort by)
         training_args.train_sampling_strategy = "group_by_length"
@@ -601,6 +611,8 @@ def main(argv: list[str] | None = None) -> dict:
     log_level = logging.INFO if training_args.log_level == "passive" and training_args.should_log else library_level
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logger.setLevel(log_level)
+    if bf16_note and training_args.do_train:
+        logger.info(bf16_note)
     if not (training_args.do_train or training_args.do_eval or training_args.do_predict):
         raise ValueError("nothing to do: pass --do_train, --do_eval and/or --do_predict.")
     # --push_to_hub publishes the finished run through reformer-zh-publish (validated, with a model
@@ -710,6 +722,7 @@ def main(argv: list[str] | None = None) -> dict:
         decoded, references, gen_len = decode_pairs(eval_prediction)
         return {**rouge_scores(decoded, references, jieba_words=data_args.jieba_rouge), "gen_len": gen_len}
 
+    budget = TimeBudgetCallback(recipe_args.max_train_minutes)
     trainer = ReformerZhTrainer(
         memory_learning_rate=model_args.memory_learning_rate,
         model=model,
@@ -719,14 +732,20 @@ def main(argv: list[str] | None = None) -> dict:
         processing_class=tokenizer,
         data_collator=collator,
         compute_metrics=compute_metrics if training_args.predict_with_generate else None,
-        callbacks=[TimeBudgetCallback(recipe_args.max_train_minutes)] if recipe_args.max_train_minutes else None,
+        callbacks=[budget],
+        budget=budget,
+        lr_cooldown_share=recipe_args.lr_cooldown_share,
     )
 
     all_metrics: dict = {}
     if training_args.do_train:
         result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
         trainer.save_model()
-        metrics = dict(result.metrics)
+        # the precision the accelerator actually trained in ("bf16" or "no"), not what was asked
+        metrics = dict(result.metrics, train_steps=trainer.state.global_step,
+                       train_mixed_precision=str(trainer.accelerator.mixed_precision))
+        if budget.cooldown_started_step is not None:
+            metrics["train_cooldown_started_step"] = budget.cooldown_started_step
         if has_length(train_dataset):  # a --streaming run does not know how many rows it read
             metrics["train_samples"] = len(train_dataset)
         trainer.log_metrics("train", metrics)

@@ -26,6 +26,7 @@ TINY = [
     "--config_name", "tiny", "--tokenizer_vocab_size", "600", "--max_source_length", "256",
     "--max_target_length", "32", "--report_to", "none", "--learning_rate", "2e-3", "--seed", "0",
     "--per_device_train_batch_size", "4", "--use_cpu", "--disable_tqdm", "true",
+    "--cpu_bf16", "off",  # the same precision on every CPU; bf16 has its own test
 ]
 
 
@@ -603,3 +604,22 @@ def test_generation_options_are_saved_in_the_checkpoint(tmp_path):
                        "--num_beams", "2", "--no_repeat_ngram_size", "6", "--min_new_tokens", "3", "--length_penalty", "1.5"])
     saved = json.loads((tmp_path / "generation_config.json").read_text())
     assert (saved["no_repeat_ngram_size"], saved["min_new_tokens"], saved["length_penalty"]) == (6, 3, 1.5)
+
+
+@pytest.mark.parametrize("flags, precision", [(["--cpu_bf16", "on"], "bf16"), (["--cpu_bf16", "off"], "no")])
+def test_cpu_bf16_reaches_the_accelerator_and_is_recorded(tmp_path, flags, precision):
+    """--cpu_bf16 decides after transformers has parsed its arguments, so it must set the
+    accelerator's mixed precision itself (setting `bf16` alone trains in fp32)."""
+    argv = [a for a in TINY if a not in ("--cpu_bf16", "off")]
+    train.main(argv + flags + ["--output_dir", str(tmp_path), "--do_train", "--max_steps", "2",
+                               "--save_strategy", "no"])
+    assert json.loads((tmp_path / "train_results.json").read_text())["train_mixed_precision"] == precision
+
+
+def test_bf16_without_use_cpu_trains_on_a_machine_without_a_gpu(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: --bf16 means the GPU there")
+    argv = [a for a in TINY if a not in ("--use_cpu", "--cpu_bf16", "off")]
+    train.main(argv + ["--bf16", "--output_dir", str(tmp_path), "--do_train", "--max_steps", "1",
+                       "--save_strategy", "no"])
+    assert json.loads((tmp_path / "train_results.json").read_text())["train_mixed_precision"] == "bf16"

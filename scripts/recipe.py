@@ -35,11 +35,13 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 DATA = ROOT.parent / "shared" / "data"
 
-# What every recipe shares: chosen on LCSTS validation (benchmarks/results/quality_*.json).
+# What every recipe shares: chosen on LCSTS validation (benchmarks/results/quality_*.json); the
+# learning rate cools to 0 over the last 20% of the budget (issue 33; reformer_zh/training_budget.py).
 COMMON_FLAGS = [
     "--tokenizer_segmentation", "char", "--tokenizer_vocab_size", "8000",
     "--do_train", "--do_eval", "--do_predict", "--predict_with_generate",
     "--lr_scheduler_type", "constant_with_warmup", "--warmup_steps", "300", "--learning_rate", "1e-3",
+    "--lr_cooldown_share", "0.2",
     "--weight_decay", "0.01", "--adam_beta2", "0.98", "--max_grad_norm", "1.0", "--label_smoothing_factor", "0.1",
     "--per_device_train_batch_size", "32", "--per_device_eval_batch_size", "64", "--max_steps", "1000000",
     "--save_strategy", "no", "--eval_strategy", "no", "--logging_steps", "100", "--report_to", "none",
@@ -73,11 +75,21 @@ PROGRAM_FLAGS = ["--per_device_eval_batch_size", "1", "--learning_rate", "5e-4",
                  "--no_repeat_ngram_size", "6", "--min_new_tokens", "150", "--max_eval_samples", "30"]
 
 
+# No dropout in reformer-zh's xwlb recipes: they see each story about twice in their budgets
+# (59,336 stories, 1,854 steps of 32 an epoch), where dropout regularises little, and on a CPU
+# dropout's random numbers cost 28% of an fp32 story step and 41% of a bf16 one (issue 33's
+# profile; benchmarks/story_step.py measures the step with and without). Issue 33 measured the
+# 45-minute story recipe at dev_test R-L 49.9 (3,012 steps) without dropout and in bf16, against
+# 44.2-45.8 (815-1,129 steps) with dropout 0.1 in fp32.
+NO_DROPOUT = "hidden_dropout_prob=0.0,attention_probs_dropout_prob=0.0"
+
+
 def story_recipe(preset: str, label: str = "reformer-zh") -> Recipe:
     """CCTV news stories -> their headlines, read up to 256 characters, for one preset."""
+    dropout = ["--config_overrides", NO_DROPOUT] if label == "reformer-zh" else []  # the baselines: their own
     return Recipe(folder="xwlb", train_file="story_train.jsonl.gz", validation_file="story_validation.jsonl.gz",
                   test_file="story_dev_test.jsonl.gz", max_train_minutes=120, label=label,
-                  flags=["--config_name", preset, "--max_source_length", "256", "--max_target_length", "40"])
+                  flags=["--config_name", preset, "--max_source_length", "256", "--max_target_length", "40", *dropout])
 
 
 PROGRAM_BASELINES = ("first 287 characters", "story leads in the first 1024 characters", "story leads of the whole evening")
@@ -108,7 +120,7 @@ RECIPES = {
         test_file="program_dev_test.jsonl.gz", max_train_minutes=100, start_from="xwlb-story",
         window_chars=4096, story_file="story_train.jsonl.gz",
         flags=["--max_source_length", "16384", "--max_target_length", "512", "--config_overrides",
-               "max_position_embeddings=16384,encoder_position_offset_in_training=true,attention_probs_dropout_prob=0.0",
+               f"max_position_embeddings=16384,encoder_position_offset_in_training=true,{NO_DROPOUT}",
                "--per_device_train_batch_size", "4", *PROGRAM_FLAGS],
         baselines=PROGRAM_BASELINES,
     ),
@@ -164,11 +176,14 @@ def recipe_paths(name: str, recipe: Recipe, args) -> RecipePaths:
 def train_command(recipe: Recipe, paths: RecipePaths, args) -> list[str]:
     folder = DATA / recipe.folder
     start = ["--model_name_or_path", str(paths.start_from)] if paths.start_from else []
+    # a timed run, or the steps a timed run recorded (train_steps in its recipe_results.json)
+    budget = (["--max_steps", str(args.max_steps)] if args.max_steps
+              else ["--max_train_minutes", str(args.max_train_minutes or recipe.max_train_minutes)])
     return [
         "--train_file", str(paths.train_file), "--validation_file", str(folder / recipe.validation_file),
         "--test_file", str(folder / recipe.test_file), "--output_dir", str(paths.output_dir),
-        "--max_train_minutes", str(args.max_train_minutes or recipe.max_train_minutes),
-        *start, *COMMON_FLAGS, *recipe.flags, *args.train_flags,
+        *start, *COMMON_FLAGS, *recipe.flags, *budget, *args.train_flags,
+        *(["--do_predict", "false"] if args.validation_only else []),
     ]
 
 
@@ -176,6 +191,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("recipe", choices=sorted(RECIPES))
     parser.add_argument("--max_train_minutes", type=float, default=None, help="override the recipe's training budget")
+    parser.add_argument("--max_steps", type=int, default=None,
+                        help="train this many steps instead of a time budget: a timed run's train_steps reproduces it "
+                             "on another machine (its learning rate then cools over the last 20%% of the steps)")
+    parser.add_argument("--validation_only", action="store_true",
+                        help="an exploration run: score validation and leave dev_test unread (choose on validation; "
+                             "score dev_test once per reported system)")
     parser.add_argument("--output_dir", default=None, help="default: outputs/<recipe>")
     parser.add_argument("--start_from", default=None,
                         help="xwlb-program(-bart, -led): the checkpoint to fine-tune (default: outputs/xwlb-story(-bart, -led))")
@@ -208,26 +229,39 @@ def main(argv: list[str] | None = None) -> dict:
 
     from reformer_zh import train
     from reformer_zh.baselines import BASELINES
+    from reformer_zh.hardware import machine_record
     from reformer_zh.rouge_zh import rouge_scores
     from tokenization.build_vocab import read_jsonl
 
     started = time.perf_counter()
     metrics = train.main(command)
     minutes = (time.perf_counter() - started) / 60
-    test_rows = read_jsonl(DATA / recipe.folder / recipe.test_file)
-    test_rows = test_rows[: metrics.get("predict_samples", len(test_rows))]  # --max_predict_samples: the same rows
+    # the rules' scores on the split the model was scored on: validation in an exploration run
+    scored_file = recipe.validation_file if args.validation_only else recipe.test_file
+    test_rows = read_jsonl(DATA / recipe.folder / scored_file)
+    scored = metrics.get("eval_samples" if args.validation_only else "predict_samples", len(test_rows))
+    test_rows = test_rows[:scored]  # --max_eval_samples / --max_predict_samples: the same rows
     references = [r["summary"] for r in test_rows]
     baselines = {name: rouge_scores([BASELINES[name](r["document"]) for r in test_rows], references)
                  for name in recipe.baselines}
     model = {key.removeprefix("predict_"): value for key, value in metrics.items() if key.startswith("predict_")}
-    results = {"recipe": args.recipe, "minutes_total": round(minutes, 1), "train_steps": json.loads((paths.output_dir / "trainer_state.json").read_text())["global_step"],
-               "dev_test": model, "dev_test_baselines": baselines,
+    steps = json.loads((paths.output_dir / "trainer_state.json").read_text())["global_step"]
+    results = {"recipe": args.recipe, "machine": machine_record(), "minutes_total": round(minutes, 1),
+               # training apart from evaluation: the budget bounds the first, the data sizes the rest
+               "minutes_training": round(metrics.get("train_runtime", 0) / 60, 1),
+               "minutes_validation": round(metrics.get("eval_runtime", 0) / 60, 1),
+               "minutes_dev_test": round(metrics.get("predict_runtime", 0) / 60, 1),
+               "train_steps": steps, "cooldown_started_step": metrics.get("train_cooldown_started_step"),
+               "dev_test": model, ("validation_baselines" if args.validation_only else "dev_test_baselines"): baselines,
                "validation": {k.removeprefix("eval_"): v for k, v in metrics.items() if k.startswith("eval_")},
-               "train_command": "python scripts/train.py " + " ".join(command)}
+               "train_command": "python scripts/train.py " + " ".join(command),
+               "reproduce_by_steps": f"python scripts/recipe.py {args.recipe} --max_steps {steps}"}
     (paths.output_dir / "recipe_results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    print(f"\n{args.recipe}: {minutes:.0f} minutes in all; dev_test ({len(test_rows)} pairs), character ROUGE F1")
+    split_name = "validation" if args.validation_only else "dev_test"
+    shown = results["validation"] if args.validation_only else model
+    print(f"\n{args.recipe}: {minutes:.0f} minutes in all; {split_name} ({len(test_rows)} pairs), character ROUGE F1")
     print(f"{'system':<36} {'R-1':>6} {'R-2':>6} {'R-L':>6} {'distinct':>8}")
-    for system, scores in ((recipe.label, model), *baselines.items()):
+    for system, scores in ((recipe.label, shown), *baselines.items()):
         print(f"{system:<36} {scores.get('rouge1', float('nan')):>6.1f} {scores.get('rouge2', float('nan')):>6.1f} "
               f"{scores.get('rougeL', float('nan')):>6.1f} {scores.get('distinct_share', float('nan')):>8.1%}")
     print(f"checkpoint: {paths.output_dir}")

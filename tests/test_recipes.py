@@ -165,3 +165,22 @@ def test_program_recipe_fine_tunes_a_story_checkpoint_on_windows_and_reads_whole
     assert set(results["dev_test_baselines"]) == {"first 287 characters", "story leads in the first 1024 characters",
                                                   "story leads of the whole evening"}
     assert results["train_steps"] == 2 and "rougeL" in results["dev_test"]
+
+
+def test_a_recipe_trains_by_steps_and_an_exploration_run_leaves_dev_test_unread(capsys):
+    """--max_steps replaces the time budget (a timed run's train_steps reproduces it elsewhere);
+    --validation_only turns prediction on dev_test off, so exploring never reads it."""
+    import recipe
+
+    recipe.main(["xwlb-story", "--dry_run", "--max_steps", "30", "--validation_only"])
+    command = capsys.readouterr().out.split()[2:]
+    assert "--max_train_minutes" not in command and command[command.index("--max_steps") + 1] == "30"
+    parser = train.HfArgumentParser((train.ModelArguments, train.DataArguments, train.Seq2SeqTrainingArguments,
+                                     train.RecipeArguments))
+    _, _, training_args, recipe_args = parser.parse_args_into_dataclasses(args=command)
+    assert training_args.max_steps == 30 and not training_args.do_predict and training_args.do_eval
+    assert recipe_args.lr_cooldown_share == 0.2
+    recipe.main(["xwlb-story", "--dry_run"])
+    command = capsys.readouterr().out.split()[2:]
+    _, _, training_args, recipe_args = parser.parse_args_into_dataclasses(args=command)
+    assert training_args.do_predict and recipe_args.max_train_minutes == 120

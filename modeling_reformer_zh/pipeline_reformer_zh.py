@@ -15,12 +15,33 @@ from __future__ import annotations
 import difflib
 import inspect
 import logging
+import re
 from typing import Any
 
 import torch
 from transformers import GenerationConfig, Pipeline
 
 logger = logging.getLogger(__name__)
+
+# CJK unified ideographs (the basic block and extension A) and the compatibility block: a
+# document with none of them is not what this model was trained to read
+CHINESE_CHARACTER = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
+def check_documents(documents: list, warn: bool = True) -> None:
+    """Refuses what has no summary and warns about what this model cannot read well, naming the
+    document by its index in the call: not a string (TypeError), empty or only whitespace
+    (ValueError); no Chinese character at all (a warning: emoji, English or markup alone)."""
+    for index, document in enumerate(documents):
+        if not isinstance(document, str):
+            raise TypeError(f"document {index} is a {type(document).__name__}; the summarization pipeline takes a "
+                            "string or a list of strings.")
+        if not document.strip():
+            raise ValueError(f"document {index} is empty{' (only whitespace)' if document else ''}: there is "
+                             "nothing to summarize; drop it or give its text.")
+        if warn and not CHINESE_CHARACTER.search(document):
+            logger.warning("document %d has no Chinese characters (%r): this model was trained on Chinese text and "
+                           "its summary of it is unlikely to mean anything", index, document[:40])
 
 
 class SummarizationPipeline(Pipeline):
@@ -38,6 +59,7 @@ class SummarizationPipeline(Pipeline):
     """
 
     _pipeline_calls_generate = True
+    _documents_checked = False  # True while a call's string or list has been checked as a whole
 
     def _sanitize_parameters(self, truncation: bool | None = None, clean_up_tokenization_spaces=None, **kwargs: Any):
         preprocess_parameters = {}
@@ -53,8 +75,8 @@ class SummarizationPipeline(Pipeline):
         return preprocess_parameters, dict(kwargs), {}
 
     def preprocess(self, text: str, truncation: bool = True) -> dict:
-        if not isinstance(text, str):
-            raise TypeError(f"the summarization pipeline takes a string or a list of strings, got {type(text).__name__}")
+        # __call__ has checked a string or list already, with indices; a generator or dataset is checked here
+        check_documents([text], warn=not self._documents_checked)
         text = (self.prefix or "") + text
         # an LED baseline (benchmarks/decoding.py) names its encoder's positions apart from its decoder's
         max_tokens = getattr(self.model.config, "max_encoder_position_embeddings", None) or \
@@ -95,14 +117,29 @@ class SummarizationPipeline(Pipeline):
         return {} if {"min_new_tokens", "min_length"} & already.keys() else {"min_new_tokens": 1}
 
     def postprocess(self, model_outputs: dict) -> list[dict[str, str]]:
-        return [
-            {"summary_text": self.tokenizer.decode(ids, skip_special_tokens=True)}
-            for ids in model_outputs["output_ids"]
-        ]
+        summaries = []
+        for ids in model_outputs["output_ids"]:
+            text = self.tokenizer.decode(ids, skip_special_tokens=True)
+            if not text.strip():
+                written = self.tokenizer.convert_ids_to_tokens([int(i) for i in ids])
+                logger.warning("a summary decoded to the empty string: the model wrote only special tokens %s; a "
+                               "model this undertrained, or an input it cannot read, writes nothing (min_new_tokens "
+                               "and suppress_tokens force visible text)", written[:12])
+            summaries.append({"summary_text": text})
+        return summaries
 
     def __call__(self, inputs: str | list[str], **kwargs: Any):
-        """A string -> `[{"summary_text": ...}]`; a list of strings -> one dict per input (v4's format)."""
-        result = super().__call__(inputs, **kwargs)
+        """A string -> `[{"summary_text": ...}]`; a list of strings -> one dict per input (v4's format).
+
+        Raises ValueError for an empty or whitespace-only document and TypeError for one that is
+        not a string, naming its index, before anything is generated."""
+        self._documents_checked = isinstance(inputs, (str, list, tuple))
+        if self._documents_checked:  # a generator or dataset is checked item by item in preprocess
+            check_documents([inputs] if isinstance(inputs, str) else list(inputs))
+        try:
+            result = super().__call__(inputs, **kwargs)
+        finally:
+            self._documents_checked = False
         if isinstance(inputs, list) and all(len(item) == 1 for item in result):
             return [item[0] for item in result]
         return result

@@ -16,23 +16,27 @@ import sys
 from pathlib import Path
 
 
-def read_inputs(args) -> list[dict]:
+def read_inputs(args) -> tuple[list[dict], list[str]]:
+    """The rows to summarize and, for each, where it came from (for error messages)."""
     if args.texts:
-        return [{"document": text} for text in args.texts]
+        return [{"document": text} for text in args.texts], [f"argument {i + 1}" for i in range(len(args.texts))]
     if args.file:
         path = Path(args.file)
         if not path.is_file():
             raise FileNotFoundError(f"--file {path} does not exist")
-        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        numbered = [(number, line) for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+                    if line.strip()]
+        where = [f"line {number} of {path}" for number, _ in numbered]
         if path.suffix == ".jsonl":
-            rows = [json.loads(line) for line in lines]
+            rows = [json.loads(line) for _, line in numbered]
             missing = [i for i, row in enumerate(rows) if args.text_column not in row]
             if missing:
-                raise ValueError(f"--file {path}: line {missing[0] + 1} has no '{args.text_column}' field "
+                raise ValueError(f"--file {path}: {where[missing[0]]} has no '{args.text_column}' field "
                                  f"(fields: {sorted(rows[missing[0]])}); name it with --text_column")
-            return rows
-        return [{"document": line} for line in lines]
-    return [{"document": line} for line in sys.stdin.read().splitlines() if line.strip()]
+            return rows, where
+        return [{"document": line} for _, line in numbered], where
+    numbered = [(number, line) for number, line in enumerate(sys.stdin.read().splitlines(), 1) if line.strip()]
+    return [{"document": line} for _, line in numbered], [f"line {number} of standard input" for number, _ in numbered]
 
 
 def main(argv: list[str] | None = None) -> list[str]:
@@ -52,14 +56,19 @@ def main(argv: list[str] | None = None) -> list[str]:
     import modeling_reformer_zh  # noqa: F401  (registers the Auto classes when the project is installed)
     from transformers import pipeline
 
-    rows = read_inputs(args)
+    rows, where = read_inputs(args)
     if not rows:
         raise ValueError("no input: give texts, --file, or pipe documents on stdin")
+    texts = [row[args.text_column] if args.text_column in row else row["document"] for row in rows]
+    for text, origin in zip(texts, where):  # before the model loads: a bad row costs no waiting
+        if not isinstance(text, str):
+            raise ValueError(f"the document of {origin} is a {type(text).__name__}, not text")
+        if not text.strip():
+            raise ValueError(f"document {origin} is empty: there is nothing to summarize; drop it or give its text")
     summarizer = pipeline("summarization", model=args.model, trust_remote_code=True)
     generate = dict(num_beams=args.num_beams, max_new_tokens=args.max_new_tokens)
     if args.min_new_tokens is not None:
         generate["min_new_tokens"] = args.min_new_tokens
-    texts = [row[args.text_column] if args.text_column in row else row["document"] for row in rows]
     results = summarizer(texts, batch_size=args.batch_size, truncation=not args.no_truncation, **generate)
     summaries = [result["summary_text"] for result in results]
     if args.output:

@@ -623,3 +623,43 @@ def test_bf16_without_use_cpu_trains_on_a_machine_without_a_gpu(tmp_path):
     train.main(argv + ["--bf16", "--output_dir", str(tmp_path), "--do_train", "--max_steps", "1",
                        "--save_strategy", "no"])
     assert json.loads((tmp_path / "train_results.json").read_text())["train_mixed_precision"] == "bf16"
+
+
+def test_the_pipeline_refuses_empty_documents_by_index_and_warns_on_what_it_cannot_read(trained, caplog):
+    from transformers import pipeline
+
+    summarizer = pipeline("summarization", model=str(trained), trust_remote_code=True)
+    for documents, index in ((["医院开设夜间儿科门诊。", "  \n "], 1), ("", 0), (["", "市图书馆延长开放时间。"], 0)):
+        with pytest.raises(ValueError, match=f"document {index} is empty"):
+            summarizer(documents, max_new_tokens=2)
+    with pytest.raises(TypeError, match="document 1 is a int"):
+        summarizer(["医院开设夜间儿科门诊。", 7])
+    for text in ("🙂🙂🙂", "The museum opens a silk exhibition.", "<p><b>hello</b></p>"):
+        caplog.clear()
+        with caplog.at_level("WARNING"):
+            summarizer(text, max_new_tokens=2)
+        assert "document 0 has no Chinese characters" in caplog.text
+    caplog.clear()
+    only_special = [i for i in range(len(summarizer.tokenizer)) if i not in summarizer.tokenizer.all_special_ids]
+    with caplog.at_level("WARNING"):  # every visible token suppressed: the summary decodes to ""
+        result = summarizer("医院开设夜间儿科门诊。", max_new_tokens=2, suppress_tokens=only_special)
+    assert result[0]["summary_text"] == "" and caplog.text.count("decoded to the empty string") == 1
+    caplog.clear()
+    with caplog.at_level("WARNING"):  # each document warned about once, by its index
+        summarizer(["医院开设夜间儿科门诊。", "hello"], max_new_tokens=2)
+    assert caplog.text.count("has no Chinese characters") == 1 and "document 1 has" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):  # a Chinese document that decodes to text: no warning at all
+        summarizer("医院开设夜间儿科门诊。", max_new_tokens=3, min_new_tokens=2, suppress_tokens=[0, 1, 2, 4])
+    assert "no Chinese characters" not in caplog.text and "empty string" not in caplog.text
+
+
+def test_the_command_refuses_an_empty_document_in_one_line(trained, tmp_path):
+    documents = tmp_path / "docs.jsonl"
+    documents.write_text('{"document": "医院开设夜间儿科门诊。"}\n{"document": "   "}\n', encoding="utf-8")
+    for args in (["--file", str(documents)], [" "]):
+        result = subprocess.run([sys.executable, str(ROOT / "scripts" / "summarize.py"), str(trained), *args],
+                                capture_output=True, text=True, cwd=ROOT,
+                                env={**os.environ, "REFORMER_ZH_ALLOCATOR": "system", "REFORMER_ZH_TRACEBACK": "0"})
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert "error: document " in result.stderr and "is empty" in result.stderr, result.stderr

@@ -1,0 +1,150 @@
+"""The trained model that ships with the package: where it lives, and how a checkpoint becomes it.
+
+`reformer_zh/reference_model/` is a complete, self-contained checkpoint folder: weights
+(safetensors), config naming the custom pipeline, generation config, tokenizer, the model's own
+code, a model card and the results JSON of the run that trained it. `reformer-zh-summarize`,
+`make demo` and `pipeline("summarization", model=reference_model_dir(), trust_remote_code=True)`
+use it without training anything.
+
+The weights are stored in bfloat16, half the bytes of float32, and load as float32
+(`config.dtype`): bf16 -> fp32 is exact, and bf16 inference on a CPU without bf16 hardware runs
+emulated and slowly. The folder is checked the way `reformer-zh-publish` checks a Hub
+repository: it must load with trust_remote_code=True in a process where this project cannot be
+imported, and give the logits of the model as shipped (its bf16 weights, computed in float32).
+
+    python -m reformer_zh.reference_model outputs/xwlb-story
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+REFERENCE_MODEL_DIR = Path(__file__).resolve().parent / "reference_model"
+MAX_MEGABYTES = 25  # what a wheel can carry without weighing on every install
+DATA_TERMS = {
+    "xwlb": "xwlb (新闻联播, CCTV evening-news transcripts from the CCTV site via china-data/xwlb): for learning "
+            "use only, CCTV keeps all rights; research and learning use only, no commercial use",
+    "lcsts": "LCSTS (short Weibo news texts and their headlines): research use only",
+}
+
+
+def reference_model_dir() -> Path:
+    """The shipped model's folder; FileNotFoundError (an OSError: one `error:` line from a
+    command) with what to do when this installation carries none."""
+    if not (REFERENCE_MODEL_DIR / "config.json").is_file():
+        raise FileNotFoundError(
+            f"no reference model at {REFERENCE_MODEL_DIR}: this installation does not carry one. Give a checkpoint "
+            "with --model, or build the reference model with `make reference-model`.")
+    return REFERENCE_MODEL_DIR
+
+
+def folder_megabytes(folder: Path) -> float:
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file()) / 1e6
+
+
+def results_section(results: dict, datasets: list[str]) -> str:
+    """The card's account of how the shipped model was trained and what it scores, from the
+    recipe's results JSON (scripts/recipe.py writes it)."""
+    machine = results.get("machine", {})
+    test = results.get("dev_test", {})
+    rows = [f"| reformer-zh (this model) | {test.get('rouge1', float('nan')):.1f} | {test.get('rouge2', float('nan')):.1f} "
+            f"| {test.get('rougeL', float('nan')):.1f} | {test.get('distinct_share', float('nan')):.1%} |"]
+    for name, scores in results.get("dev_test_baselines", {}).items():
+        rows.append(f"| {name} (rule) | {scores['rouge1']:.1f} | {scores['rouge2']:.1f} | {scores['rougeL']:.1f} "
+                    f"| {scores['distinct_share']:.1%} |")
+    terms = "\n".join(f"- {DATA_TERMS.get(name, name)}" for name in datasets)
+    return "\n".join([
+        "## The shipped reference model",
+        "",
+        "This folder ships inside the `reformer-zh` package (`reformer_zh/reference_model/`); "
+        "`reformer-zh-summarize` and `make demo` use it by default.",
+        "",
+        f"- trained by: `python scripts/recipe.py {results.get('recipe')} --max_train_minutes "
+        f"{results.get('minutes_training')}` ({results.get('train_steps')} steps, "
+        f"{results.get('minutes_training')} training minutes, {results.get('minutes_total')} in all with evaluation)",
+        f"- where: {machine.get('cpu', 'unknown CPU')}, {machine.get('threads', '?')} threads, "
+        f"bf16 hardware {machine.get('bf16_hardware') or 'none'}, torch {machine.get('torch', '?')}",
+        f"- same steps on another machine: `{results.get('reproduce_by_steps')}`",
+        "- weights stored in bfloat16, loaded as float32",
+        "",
+        f"dev_test ({test.get('samples', '?')} stories from a later period than training), character ROUGE F1:",
+        "",
+        "| system | ROUGE-1 | ROUGE-2 | ROUGE-L | distinct outputs |",
+        "|---|---:|---:|---:|---:|",
+        *rows,
+        "",
+        "Data and its terms:",
+        "",
+        terms,
+        "",
+        "Limits: a headline model for single news stories of up to 256 characters (the input it trained on); "
+        "longer documents are read up to its 1,024 positions. Summaries copy heavily from the story.",
+        "",
+    ])
+
+
+def ship(checkpoint: Path, results_file: Path, out: Path = REFERENCE_MODEL_DIR,
+         repo_id: str = "reformer-zh/reformer-zh-xwlb-headline", datasets: tuple[str, ...] = ("xwlb",)) -> Path:
+    """Write `checkpoint` as the shipped model folder `out` (replacing it) and validate it."""
+    import torch
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    import modeling_reformer_zh  # noqa: F401  (registers the Auto classes)
+    from reformer_zh import publish
+
+    publish.check_checkpoint(checkpoint)
+    if not results_file.is_file():
+        raise FileNotFoundError(f"{results_file} does not exist: the card reports the recipe's measured results "
+                                "(scripts/recipe.py writes recipe_results.json next to the checkpoint).")
+    results = json.loads(results_file.read_text(encoding="utf-8"))
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    model = AutoModelForSeq2SeqLM.from_pretrained(checkpoint, dtype=torch.float32).eval()
+    # round the weights to bf16 once, so the expected logits are those of what ships
+    model = model.to(torch.bfloat16).to(torch.float32)
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    model.to(torch.bfloat16).save_pretrained(out)
+    model.to(torch.float32)
+    config = json.loads((out / "config.json").read_text())
+    config["dtype"] = "float32"  # stored in bf16, computed in fp32
+    (out / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    tokenizer.save_pretrained(out)
+    for name in ("all_results.json", "training_summary.json"):
+        if (checkpoint / name).exists():
+            shutil.copyfile(checkpoint / name, out / name)
+    (out / "recipe_results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    publish.write_card(out / "README.md", checkpoint, repo_id, list(datasets), config,
+                       sum(p.numel() for p in model.parameters()), publish.describe_tokenizer(out))
+    card = (out / "README.md").read_text(encoding="utf-8")
+    (out / "README.md").write_text(card.rstrip() + "\n\n" + results_section(results, list(datasets)), encoding="utf-8")
+    size = folder_megabytes(out)
+    if size > MAX_MEGABYTES:
+        raise ValueError(f"the reference model folder is {size:.1f} MB, more than the {MAX_MEGABYTES} MB a package "
+                         "should carry: ship a smaller model.")
+    inputs = tokenizer(publish.PROBE_TEXT, return_tensors="pt")
+    with torch.no_grad():
+        logits = model(**inputs, decoder_input_ids=torch.tensor([[model.config.decoder_start_token_id]])).logits
+    publish.validate(out, {"input_ids": inputs["input_ids"].tolist(), "logits": logits[0, -1].tolist()})
+    return out
+
+
+def main(argv: list[str] | None = None) -> Path:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoint", help="a trained reformer-zh checkpoint folder")
+    parser.add_argument("--results", default=None, help="its recipe_results.json (default: inside the checkpoint)")
+    parser.add_argument("--out", default=str(REFERENCE_MODEL_DIR))
+    args = parser.parse_args(argv)
+    checkpoint = Path(args.checkpoint)
+    out = ship(checkpoint, Path(args.results) if args.results else checkpoint / "recipe_results.json", Path(args.out))
+    print(f"reference model written to {out} ({folder_megabytes(out):.1f} MB), loads without the project")
+    return out
+
+
+if __name__ == "__main__":
+    from reformer_zh.cli import run_command
+
+    run_command(main)

@@ -1,0 +1,104 @@
+"""The model that ships with the package (reformer_zh/reference_model.py): a trained checkpoint
+becomes a self-contained folder that loads without this project, and the shipped folder itself
+summarizes better than the first sentence."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from reformer_zh import reference_model
+from reformer_zh.publish import BLOCK_PROJECT_IMPORTS
+
+ROOT = Path(__file__).resolve().parents[1]
+STORIES = ROOT.parent / "shared" / "data" / "xwlb" / "story_dev_test.jsonl.gz"
+RESULTS = {
+    "recipe": "xwlb-story", "machine": {"cpu": "Test CPU", "threads": 2, "bf16_hardware": [], "torch": "2.13"},
+    "minutes_total": 1.0, "minutes_training": 0.5, "train_steps": 12,
+    "reproduce_by_steps": "python scripts/recipe.py xwlb-story --max_steps 12",
+    "dev_test": {"rouge1": 50.0, "rouge2": 40.0, "rougeL": 47.5, "distinct_share": 0.97, "samples": 1112},
+    "dev_test_baselines": {"first sentence": {"rouge1": 42.6, "rouge2": 33.1, "rougeL": 39.3, "distinct_share": 0.99}},
+}
+
+
+def test_a_checkpoint_ships_as_a_small_folder_that_loads_without_the_project(trained, tmp_path):
+    results = tmp_path / "recipe_results.json"
+    results.write_text(json.dumps(RESULTS))
+    out = reference_model.ship(trained, results, tmp_path / "shipped")  # validate() loads it without the project
+    config = json.loads((out / "config.json").read_text())
+    assert config["dtype"] == "float32" and "summarization" in config["custom_pipelines"]
+    from safetensors import safe_open
+
+    with safe_open(str(out / "model.safetensors"), "pt") as weights:
+        assert {weights.get_tensor(name).dtype for name in weights.keys()} == {__import__("torch").bfloat16}
+    card = (out / "README.md").read_text(encoding="utf-8")
+    assert "| reformer-zh (this model) | 50.0 | 40.0 | 47.5 | 97.0% |" in card
+    assert "first sentence (rule) | 42.6" in card and "no commercial use" in card and "Test CPU" in card
+    assert not (out / "training_args.bin").exists() and reference_model.folder_megabytes(out) < 25
+
+
+def test_a_missing_reference_model_says_what_to_do(monkeypatch, tmp_path):
+    monkeypatch.setattr(reference_model, "REFERENCE_MODEL_DIR", tmp_path / "none")
+    with pytest.raises(FileNotFoundError, match="make reference-model"):
+        reference_model.reference_model_dir()
+
+
+shipped = pytest.mark.skipif(not (reference_model.REFERENCE_MODEL_DIR / "config.json").is_file(),
+                             reason="no reference model in this checkout (make reference-model builds one)")
+
+SUMMARIZE_WITHOUT_PROJECT = BLOCK_PROJECT_IMPORTS + """
+import json
+from transformers import pipeline
+
+folder, documents = sys.argv[1], json.loads(sys.stdin.read())
+summarizer = pipeline("summarization", model=folder, trust_remote_code=True)
+print(json.dumps([row["summary_text"] for row in summarizer(documents, num_beams=4, batch_size=16)], ensure_ascii=False))
+"""
+
+
+def summarize_without_project(documents: list[str], tmp_path: Path) -> list[str]:
+    script = tmp_path / "summarize.py"
+    script.write_text(SUMMARIZE_WITHOUT_PROJECT)
+    environment = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HF_HUB_OFFLINE": "1",
+                   "HF_HOME": str(tmp_path / "hf_home"), "OMP_NUM_THREADS": "2"}
+    result = subprocess.run([sys.executable, str(script), str(reference_model.REFERENCE_MODEL_DIR)],
+                            input=json.dumps(documents), capture_output=True, text=True, cwd=tmp_path,
+                            env=environment, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def first_sentence_and_ours(rows: list[dict], tmp_path: Path) -> tuple[dict, dict]:
+    from reformer_zh.baselines import BASELINES
+    from reformer_zh.rouge_zh import rouge_scores
+
+    references = [row["summary"] for row in rows]
+    ours = summarize_without_project([row["document"] for row in rows], tmp_path)
+    assert all(summary.strip() for summary in ours)
+    first = [BASELINES["first sentence"](row["document"]) for row in rows]
+    return rouge_scores(first, references), rouge_scores(ours, references)
+
+
+@shipped
+def test_the_shipped_model_beats_the_first_sentence_on_the_embedded_sample(tmp_path):
+    from tokenization.build_vocab import read_jsonl
+
+    rows = read_jsonl(ROOT / "reformer_zh" / "sample" / "validation.jsonl")
+    first, ours = first_sentence_and_ours(rows, tmp_path)
+    # the sample is a different source (written news briefs, not CCTV transcripts): a weak bar
+    assert ours["rougeL"] > 0.8 * first["rougeL"], (ours, first)
+
+
+@shipped
+@pytest.mark.skipif(not STORIES.is_file(), reason=f"xwlb data not found at {STORIES}")
+def test_the_shipped_model_beats_the_first_sentence_on_50_dev_test_stories(tmp_path):
+    from tokenization.build_vocab import read_jsonl
+
+    first, ours = first_sentence_and_ours(read_jsonl(STORIES)[:50], tmp_path)
+    assert ours["rougeL"] > first["rougeL"] + 3, (ours, first)
+    assert ours["distinct_share"] >= 0.9

@@ -1,19 +1,25 @@
-"""Summarize Chinese documents with a reformer-zh checkpoint.
+"""Summarize Chinese documents: with the model that ships with the package, or any checkpoint.
 
-    python scripts/summarize.py MODEL "文档一" "文档二"
-    python scripts/summarize.py MODEL --file docs.jsonl --output summaries.jsonl   # jsonl with a "document" field
-    cat doc.txt | python scripts/summarize.py MODEL                                 # stdin: one document per line
+    reformer-zh-summarize "一篇新闻……"                                   # the shipped reference model
+    reformer-zh-summarize --file docs.jsonl --output summaries.jsonl     # jsonl with a "document" field (or .txt)
+    cat doc.txt | reformer-zh-summarize                                  # stdin: one document per line
+    reformer-zh-summarize --model outputs/lcsts "文档一" "文档二"          # any checkpoint folder or Hub id
 
-Prints one summary per input (or writes jsonl with --output). MODEL is a folder or a Hub id;
-it goes through `pipeline("summarization", trust_remote_code=True)`, the same path users take.
+Prints one summary per input (or writes jsonl with --output; a progress bar on stderr for a
+file). The model goes through `pipeline("summarization", trust_remote_code=True)`, the path
+users take. The older form, the checkpoint as the first argument (`reformer-zh-summarize
+outputs/lcsts "文档"`), still works where that argument is a folder or a USER/NAME Hub id.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
+
+from tqdm.auto import tqdm
 
 
 def read_inputs(args) -> tuple[list[dict], list[str]]:
@@ -39,10 +45,22 @@ def read_inputs(args) -> tuple[list[dict], list[str]]:
     return [{"document": line} for _, line in numbered], [f"line {number} of standard input" for number, _ in numbered]
 
 
+CHINESE_CHARACTER = re.compile("[\u3400-\u4dbf\u4e00-\u9fff]")
+
+
+def names_a_model(argument: str) -> bool:
+    """The older command line's first argument, a checkpoint: an existing folder, or a path or
+    USER/NAME Hub id (a slash, no spaces, no Chinese characters; a document has those)."""
+    if Path(argument).is_dir():
+        return True
+    return "/" in argument and not any(c.isspace() for c in argument) and not CHINESE_CHARACTER.search(argument)
+
+
 def main(argv: list[str] | None = None) -> list[str]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("model", help="checkpoint folder or Hub id")
     parser.add_argument("texts", nargs="*", help="documents; none: --file or stdin")
+    parser.add_argument("--model", default=None,
+                        help="checkpoint folder or Hub id (default: the reference model shipped with the package)")
     parser.add_argument("--file", help=".jsonl (with --text_column) or .txt (one document per line)")
     parser.add_argument("--text_column", default="document")
     parser.add_argument("--output", help="write jsonl here instead of printing")
@@ -52,6 +70,8 @@ def main(argv: list[str] | None = None) -> list[str]:
     parser.add_argument("--batch_size", type=int, default=1)
     parser.add_argument("--no_truncation", action="store_true", help="fail on inputs longer than the model's positions")
     args = parser.parse_args(argv)
+    if args.model is None and args.texts and names_a_model(args.texts[0]):
+        args.model, args.texts = args.texts[0], args.texts[1:]
 
     import modeling_reformer_zh  # noqa: F401  (registers the Auto classes when the project is installed)
     from transformers import pipeline
@@ -65,12 +85,23 @@ def main(argv: list[str] | None = None) -> list[str]:
             raise ValueError(f"the document of {origin} is a {type(text).__name__}, not text")
         if not text.strip():
             raise ValueError(f"document {origin} is empty: there is nothing to summarize; drop it or give its text")
+    if args.model is None:
+        from reformer_zh.reference_model import reference_model_dir
+
+        args.model = str(reference_model_dir())
     summarizer = pipeline("summarization", model=args.model, trust_remote_code=True)
     generate = dict(num_beams=args.num_beams, max_new_tokens=args.max_new_tokens)
     if args.min_new_tokens is not None:
         generate["min_new_tokens"] = args.min_new_tokens
-    results = summarizer(texts, batch_size=args.batch_size, truncation=not args.no_truncation, **generate)
-    summaries = [result["summary_text"] for result in results]
+    summaries = []
+    # a file is summarized a few batches at a time, so that the bar moves
+    step = max(1, args.batch_size) * 8
+    with tqdm(total=len(texts), unit="doc", disable=not args.file, file=sys.stderr) as bar:
+        for start in range(0, len(texts), step):
+            part = texts[start:start + step]
+            results = summarizer(part, batch_size=args.batch_size, truncation=not args.no_truncation, **generate)
+            summaries += [result["summary_text"] for result in results]
+            bar.update(len(part))
     if args.output:
         with open(args.output, "w", encoding="utf-8") as handle:
             for row, summary in zip(rows, summaries):

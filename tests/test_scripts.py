@@ -663,3 +663,28 @@ def test_the_command_refuses_an_empty_document_in_one_line(trained, tmp_path):
                                 env={**os.environ, "REFORMER_ZH_ALLOCATOR": "system", "REFORMER_ZH_TRACEBACK": "0"})
         assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
         assert "error: document " in result.stderr and "is empty" in result.stderr, result.stderr
+
+
+def test_the_command_uses_the_shipped_model_by_default_and_any_checkpoint_with_model(trained, tmp_path, monkeypatch,
+                                                                                     capsys):
+    from reformer_zh import reference_model
+
+    monkeypatch.setattr(reference_model, "REFERENCE_MODEL_DIR", trained)  # stands in for the shipped folder
+    options = ["--min_new_tokens", "1", "--max_new_tokens", "3", "--num_beams", "1"]
+    by_default = summarize.main(["医院开设夜间儿科门诊。", *options])
+    assert summarize.main(["--model", str(trained), "医院开设夜间儿科门诊。", *options]) == by_default
+    assert summarize.main([str(trained), "医院开设夜间儿科门诊。", *options]) == by_default  # the older form
+    documents = tmp_path / "docs.txt"
+    documents.write_text("医院开设夜间儿科门诊。\n\n市图书馆延长开放时间。\n", encoding="utf-8")
+    assert len(summarize.main(["--file", str(documents), *options])) == 2
+    assert "2/2" in capsys.readouterr().err  # the progress bar on a file
+    monkeypatch.setattr(reference_model, "REFERENCE_MODEL_DIR", tmp_path / "none")
+    with pytest.raises(FileNotFoundError, match="--model"):
+        summarize.main(["医院开设夜间儿科门诊。"])
+
+
+def test_only_a_folder_or_a_model_id_is_taken_for_the_older_model_argument(tmp_path):
+    assert summarize.names_a_model(str(tmp_path)) and summarize.names_a_model("someone/reformer-zh-lcsts")
+    assert summarize.names_a_model(str(tmp_path / "missing_checkpoint"))  # fails as a model, not summarized as text
+    assert not summarize.names_a_model("医院开设夜间儿科门诊。")
+    assert not summarize.names_a_model("比分 3/1 获胜") and not summarize.names_a_model("1/2的居民")

@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: jemalloc install test test-deepspeed demo bench clean lcsts xwlb-story xwlb-program xwlb-story-bart xwlb-program-bart xwlb-story-led xwlb-program-led
+.PHONY: jemalloc install test test-deepspeed demo demo-train bench clean lcsts xwlb-story xwlb-program xwlb-story-bart xwlb-program-bart xwlb-story-led xwlb-program-led
 
 # jemalloc (reformer_zh/allocator.py: scripts/train.py re-executes under it when installed) trains
 # long inputs 2.4x faster than glibc as it comes. Installed where apt-get runs as root; anywhere
@@ -42,8 +42,13 @@ test-deepspeed: install
 	DS_BUILD_OPS=0 $(DS_VENV)/bin/python -m pip install -q --no-build-isolation "deepspeed>=0.19"
 	$(DS_VENV)/bin/python -m pytest -q tests/test_sharding.py
 
+# summarizes with the model that ships in reformer_zh/reference_model/ (nothing is trained)
 demo: install
 	$(PY) scripts/demo.py
+
+# the training path on the embedded sample: a tiny model, a few minutes
+demo-train: install
+	$(PY) scripts/demo_train.py
 
 # The recommended recipes (scripts/recipe.py): train from nothing on ../shared/data, print dev_test
 # scores beside the first-sentence baseline, leave the checkpoint in outputs/<recipe>/.

@@ -688,3 +688,16 @@ def test_only_a_folder_or_a_model_id_is_taken_for_the_older_model_argument(tmp_p
     assert summarize.names_a_model(str(tmp_path / "missing_checkpoint"))  # fails as a model, not summarized as text
     assert not summarize.names_a_model("医院开设夜间儿科门诊。")
     assert not summarize.names_a_model("比分 3/1 获胜") and not summarize.names_a_model("1/2的居民")
+
+
+def test_the_demo_summarizes_the_sample_with_the_shipped_model_beside_the_first_sentence(trained, monkeypatch, capsys):
+    import demo
+
+    from reformer_zh import reference_model
+
+    monkeypatch.setattr(reference_model, "REFERENCE_MODEL_DIR", trained)  # stands in for the shipped folder
+    scores = demo.main(["--num_beams", "1"])
+    assert set(scores) == {"reformer-zh (shipped)", "first sentence"}
+    printed = capsys.readouterr().out
+    assert printed.count("参考:") == 3 and printed.count("首句:") == 3 and printed.count("模型:") == 3
+    assert f"model: {trained}" in printed

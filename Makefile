@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: jemalloc install test test-deepspeed demo demo-train bench clean lcsts xwlb-story xwlb-program xwlb-story-bart xwlb-program-bart xwlb-story-led xwlb-program-led
+.PHONY: jemalloc install test test-deepspeed demo demo-train reference-model bench clean lcsts xwlb-story xwlb-program xwlb-story-bart xwlb-program-bart xwlb-story-led xwlb-program-led
 
 # jemalloc (reformer_zh/allocator.py: scripts/train.py re-executes under it when installed) trains
 # long inputs 2.4x faster than glibc as it comes. Installed where apt-get runs as root; anywhere
@@ -54,6 +54,11 @@ demo-train: install
 # scores beside the first-sentence baseline, leave the checkpoint in outputs/<recipe>/.
 lcsts: install
 	$(PY) scripts/recipe.py lcsts
+
+# the model that ships in reformer_zh/reference_model/: 120 training minutes from nothing, a
+# checkpoint every 20; `make reference-model RESUME=1` continues an interrupted run
+reference-model: install
+	$(PY) scripts/recipe.py reference-model $(if $(RESUME),--resume,)
 
 xwlb-story: install
 	$(PY) scripts/recipe.py xwlb-story

@@ -56,7 +56,7 @@ from reformer_zh.rouge_zh import rouge_scores  # noqa: E402
 from reformer_zh.sharding import check_sharding_arguments  # noqa: E402
 from reformer_zh.hardware import cpu_bf16_decision, machine_record  # noqa: E402
 from reformer_zh.label_smoothing import LogProbabilityLabelSmoother  # noqa: E402
-from reformer_zh.training_budget import TimeBudgetCallback, add_cooldown  # noqa: E402
+from reformer_zh.training_budget import SaveEveryMinutesCallback, TimeBudgetCallback, add_cooldown  # noqa: E402
 from tokenization.build_vocab import build_tokenizer, check_utf8, data_format_of  # noqa: E402
 
 logger = logging.getLogger("train")
@@ -183,6 +183,11 @@ class RecipeArguments:
         default=0.0,
         metadata={"help": "cool the learning rate linearly to 0 over this last share of the budget (of "
                           "--max_train_minutes when given, else of --max_steps); 0: the schedule as it is"},
+    )
+    save_every_minutes: float | None = field(
+        default=None,
+        metadata={"help": "save a checkpoint every this many minutes of training (with --save_total_limit, the "
+                          "last ones are kept); a run resumed from one counts --max_train_minutes already spent"},
     )
     cpu_bf16: str = field(
         default="auto",
@@ -723,6 +728,11 @@ def main(argv: list[str] | None = None) -> dict:
         return {**rouge_scores(decoded, references, jieba_words=data_args.jieba_rouge), "gen_len": gen_len}
 
     budget = TimeBudgetCallback(recipe_args.max_train_minutes)
+    callbacks = [budget]
+    if recipe_args.save_every_minutes is not None:
+        if recipe_args.save_every_minutes <= 0:
+            raise ValueError(f"--save_every_minutes must be positive, got {recipe_args.save_every_minutes}.")
+        callbacks.append(SaveEveryMinutesCallback(recipe_args.save_every_minutes))
     trainer = ReformerZhTrainer(
         memory_learning_rate=model_args.memory_learning_rate,
         model=model,
@@ -732,13 +742,14 @@ def main(argv: list[str] | None = None) -> dict:
         processing_class=tokenizer,
         data_collator=collator,
         compute_metrics=compute_metrics if training_args.predict_with_generate else None,
-        callbacks=[budget],
+        callbacks=callbacks,
         budget=budget,
         lr_cooldown_share=recipe_args.lr_cooldown_share,
     )
 
     all_metrics: dict = {}
     if training_args.do_train:
+        budget.resume_from(training_args.resume_from_checkpoint)
         result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
         trainer.save_model()
         # the precision the accelerator actually trained in ("bf16" or "no"), not what was asked

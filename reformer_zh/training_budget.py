@@ -12,8 +12,10 @@ minutes fell).
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+from pathlib import Path
 
 import torch
 from transformers import TrainerCallback
@@ -21,9 +23,16 @@ from transformers import TrainerCallback
 logger = logging.getLogger("train")
 
 
+BUDGET_FILE = "time_budget.json"  # in every checkpoint folder: the training seconds spent up to it
+
+
 class TimeBudgetCallback(TrainerCallback):
-    """Stops training once `minutes` of wall-clock time have passed since training began, and
-    records the step at which the learning-rate cool-down began (`cooldown_started_step`).
+    """Stops training once `minutes` of training time have passed, and records the step at which
+    the learning-rate cool-down began (`cooldown_started_step`).
+
+    The minutes are of training, across interruptions: every checkpoint records the seconds
+    spent up to it (`time_budget.json`), and a run resumed from it starts with them spent
+    (`resume_from`), so a 120-minute budget interrupted at minute 50 trains 70 more.
 
     Under DDP every process must stop at the same step (a process that stops alone leaves the
     others waiting in an all-reduce), so the main process decides and broadcasts each step."""
@@ -31,21 +40,39 @@ class TimeBudgetCallback(TrainerCallback):
     def __init__(self, minutes: float | None) -> None:
         self.seconds = None if minutes is None else minutes * 60
         self.started = None
+        self.spent_before = 0.0  # training seconds of the runs this one resumes
         self.cooldown_started_step = None
+
+    def resume_from(self, checkpoint: str | Path | None) -> None:
+        """Count the training seconds recorded in `checkpoint` as spent (none recorded: none)."""
+        record = Path(checkpoint) / BUDGET_FILE if checkpoint else None
+        if record is not None and record.is_file():
+            self.spent_before = float(json.loads(record.read_text())["training_seconds"])
+            logger.info("resuming with %.1f training minutes already spent", self.spent_before / 60)
+
+    def spent_seconds(self) -> float:
+        running = 0.0 if self.started is None else time.perf_counter() - self.started
+        return self.spent_before + running
 
     def elapsed_share(self) -> float:
         """The share of the minutes spent so far (0 before training begins)."""
         if self.started is None or self.seconds is None:
             return 0.0
-        return (time.perf_counter() - self.started) / self.seconds
+        return self.spent_seconds() / self.seconds
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.started = time.perf_counter()
 
+    def on_save(self, args, state, control, **kwargs):
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if state.is_world_process_zero and folder.is_dir():
+            (folder / BUDGET_FILE).write_text(json.dumps({"training_seconds": round(self.spent_seconds(), 1)}) + "\n")
+        return control
+
     def on_step_end(self, args, state, control, **kwargs):
         if self.seconds is None:
             return control
-        stop = torch.tensor([float(time.perf_counter() - self.started >= self.seconds)])
+        stop = torch.tensor([float(self.spent_seconds() >= self.seconds)])
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             stop = stop.to(args.device) if torch.distributed.get_backend() == "nccl" else stop
             torch.distributed.broadcast(stop, src=0)
@@ -88,3 +115,26 @@ def add_cooldown(scheduler, cooldown_share: float, budget: TimeBudgetCallback, m
         return factor
 
     scheduler.lr_lambdas = [cooled(schedule) for schedule in scheduler.lr_lambdas]
+
+
+class SaveEveryMinutesCallback(TrainerCallback):
+    """Saves a checkpoint every `minutes` of training, so that an interrupted long run loses at
+    most that much (`--save_every_minutes`; the Trainer's own strategies count steps or epochs).
+    Under DDP the main process's clock decides for every process, as the budget's does."""
+
+    def __init__(self, minutes: float) -> None:
+        self.seconds = minutes * 60
+        self.last = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.last = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        due = torch.tensor([float(time.perf_counter() - self.last >= self.seconds)])
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            due = due.to(args.device) if torch.distributed.get_backend() == "nccl" else due
+            torch.distributed.broadcast(due, src=0)
+        if due.item():
+            control.should_save = True
+            self.last = time.perf_counter()
+        return control

@@ -27,7 +27,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,6 +67,8 @@ class Recipe:
     baselines: tuple[str, ...] = ("first sentence",)
     # the trained system's name in the printed table
     label: str = "reformer-zh"
+    # the checkpoint becomes the model shipped in the package (reformer_zh/reference_model.py)
+    ships: bool = False
 
 
 # What the three whole-evening fine-tunes share: one evening at a time in evaluation, a lower
@@ -94,7 +96,14 @@ def story_recipe(preset: str, label: str = "reformer-zh") -> Recipe:
 
 PROGRAM_BASELINES = ("first 287 characters", "story leads in the first 1024 characters", "story leads of the whole evening")
 
+# The model that ships with the package (issue 34): the story recipe for 120 training minutes,
+# a checkpoint every 20 (`--resume` continues an interrupted run with its minutes counted).
+REFERENCE_MODEL = story_recipe("headline")
+REFERENCE_MODEL = replace(REFERENCE_MODEL, ships=True, flags=[
+    *REFERENCE_MODEL.flags, "--save_every_minutes", "20", "--save_total_limit", "1"])
+
 RECIPES = {
+    "reference-model": REFERENCE_MODEL,
     # Weibo posts (~110 characters) -> the author's headline (~19)
     "lcsts": Recipe(
         folder="lcsts", train_file="train.jsonl", validation_file="validation.jsonl", test_file="dev_test.jsonl",
@@ -184,7 +193,18 @@ def train_command(recipe: Recipe, paths: RecipePaths, args) -> list[str]:
         "--test_file", str(folder / recipe.test_file), "--output_dir", str(paths.output_dir),
         *start, *COMMON_FLAGS, *recipe.flags, *budget, *args.train_flags,
         *(["--do_predict", "false"] if args.validation_only else []),
+        *(["--resume_from_checkpoint", str(latest_checkpoint(paths.output_dir))] if args.resume else []),
     ]
+
+
+def latest_checkpoint(output_dir: Path) -> Path:
+    """The newest checkpoint-<step> folder a run left in `output_dir` (for --resume)."""
+    found = sorted(output_dir.glob("checkpoint-*"), key=lambda path: int(path.name.split("-")[-1])) \
+        if output_dir.is_dir() else []
+    if not found:
+        raise FileNotFoundError(f"--resume: {output_dir} holds no checkpoint-<step> folder to continue from; start "
+                                "the run without --resume.")
+    return found[-1]
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -198,6 +218,9 @@ def main(argv: list[str] | None = None) -> dict:
                         help="an exploration run: score validation and leave dev_test unread (choose on validation; "
                              "score dev_test once per reported system)")
     parser.add_argument("--output_dir", default=None, help="default: outputs/<recipe>")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue an interrupted run from the newest checkpoint in its output folder (the "
+                             "training minutes it spent count against the budget)")
     parser.add_argument("--start_from", default=None,
                         help="xwlb-program(-bart, -led): the checkpoint to fine-tune (default: outputs/xwlb-story(-bart, -led))")
     parser.add_argument("--dry_run", action="store_true", help="print the train.py arguments and stop")
@@ -265,6 +288,11 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"{system:<36} {scores.get('rouge1', float('nan')):>6.1f} {scores.get('rouge2', float('nan')):>6.1f} "
               f"{scores.get('rougeL', float('nan')):>6.1f} {scores.get('distinct_share', float('nan')):>8.1%}")
     print(f"checkpoint: {paths.output_dir}")
+    if recipe.ships:
+        from reformer_zh.reference_model import folder_megabytes, ship
+
+        shipped = ship(paths.output_dir, paths.output_dir / "recipe_results.json")
+        print(f"shipped as the reference model: {shipped} ({folder_megabytes(shipped):.1f} MB)")
     return results
 
 

@@ -701,3 +701,23 @@ def test_the_demo_summarizes_the_sample_with_the_shipped_model_beside_the_first_
     printed = capsys.readouterr().out
     assert printed.count("参考:") == 3 and printed.count("首句:") == 3 and printed.count("模型:") == 3
     assert f"model: {trained}" in printed
+
+
+def test_a_long_run_saves_by_the_clock_and_a_resumed_run_counts_the_minutes_already_spent(tmp_path, caplog):
+    """--save_every_minutes saves checkpoints although --save_strategy is no; each records the
+    training seconds spent, and a run resumed from it stops once the total reaches the budget."""
+    output = tmp_path / "run"
+    common = TINY + ["--output_dir", str(output), "--do_train", "--save_strategy", "no", "--save_total_limit", "1"]
+    train.main(common + ["--max_steps", "3", "--save_every_minutes", "0.00001"])
+    checkpoints = sorted(output.glob("checkpoint-*"))
+    assert [path.name for path in checkpoints] == ["checkpoint-3"]  # one per step, the last one kept
+    spent = json.loads((checkpoints[0] / "time_budget.json").read_text())["training_seconds"]
+    assert spent > 0
+    # a budget smaller than what the checkpoint spent: the resumed run stops after its first step
+    with caplog.at_level("INFO", logger="train"):
+        train.main(common + ["--max_steps", "50", "--max_train_minutes", str(spent / 60 / 2),
+                             "--resume_from_checkpoint", str(checkpoints[0])])
+    assert json.loads((output / "train_results.json").read_text())["train_steps"] == 4
+    assert "already spent" in caplog.text
+    with pytest.raises(ValueError, match="--save_every_minutes must be positive"):
+        train.main(common + ["--max_steps", "1", "--save_every_minutes", "0"])

@@ -45,22 +45,32 @@ def folder_megabytes(folder: Path) -> float:
     return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file()) / 1e6
 
 
-def results_section(results: dict, datasets: list[str]) -> str:
+def score_row(name: str, scores: dict) -> str:
+    return (f"| {name} | {scores.get('rouge1', float('nan')):.1f} | {scores.get('rouge2', float('nan')):.1f} "
+            f"| {scores.get('rougeL', float('nan')):.1f} | {scores.get('distinct_share', float('nan')):.1%} |")
+
+
+def results_section(results: dict, datasets: list[str], shipped: dict | None = None) -> str:
     """The card's account of how the shipped model was trained and what it scores, from the
-    recipe's results JSON (scripts/recipe.py writes it)."""
+    recipe's results JSON (scripts/recipe.py writes it) and, when given, the measurement of the
+    folder itself through the pipeline (benchmarks/shipped_model.py)."""
     machine = results.get("machine", {})
     test = results.get("dev_test", {})
-    rows = [f"| reformer-zh (this model) | {test.get('rouge1', float('nan')):.1f} | {test.get('rouge2', float('nan')):.1f} "
-            f"| {test.get('rougeL', float('nan')):.1f} | {test.get('distinct_share', float('nan')):.1%} |"]
+    rows = [score_row("reformer-zh, the trained checkpoint (float32, documents cut to 256 tokens)", test)]
+    if shipped:
+        rows.append(score_row(f"reformer-zh as shipped, through the pipeline (bf16 weights, up to 1,024 tokens; "
+                              f"{shipped['seconds_per_story']:.2f} s a story, batch {shipped['batch_size']})",
+                              shipped["reformer_zh"]))
     for name, scores in results.get("dev_test_baselines", {}).items():
-        rows.append(f"| {name} (rule) | {scores['rouge1']:.1f} | {scores['rouge2']:.1f} | {scores['rougeL']:.1f} "
-                    f"| {scores['distinct_share']:.1%} |")
+        rows.append(score_row(f"{name} (rule)", scores))
     terms = "\n".join(f"- {DATA_TERMS.get(name, name)}" for name in datasets)
     return "\n".join([
         "## The shipped reference model",
         "",
         "This folder ships inside the `reformer-zh` package (`reformer_zh/reference_model/`); "
-        "`reformer-zh-summarize` and `make demo` use it by default.",
+        "`reformer-zh-summarize` and `make demo` use it by default; in Python: "
+        "`pipeline(\"summarization\", model=reformer_zh.reference_model.reference_model_dir(), "
+        "trust_remote_code=True)`.",
         "",
         f"- trained by: `python scripts/recipe.py {results.get('recipe')} --max_train_minutes "
         f"{results.get('minutes_training')}` ({results.get('train_steps')} steps, "
@@ -87,8 +97,11 @@ def results_section(results: dict, datasets: list[str]) -> str:
 
 
 def ship(checkpoint: Path, results_file: Path, out: Path = REFERENCE_MODEL_DIR,
-         repo_id: str = "reformer-zh/reformer-zh-xwlb-headline", datasets: tuple[str, ...] = ("xwlb",)) -> Path:
-    """Write `checkpoint` as the shipped model folder `out` (replacing it) and validate it."""
+         repo_id: str = "reformer-zh/reformer-zh-xwlb-headline", datasets: tuple[str, ...] = ("xwlb",),
+         shipped_file: Path | None = None) -> Path:
+    """Write `checkpoint` as the shipped model folder `out` (replacing it) and validate it;
+    `shipped_file`, benchmarks/shipped_model.py's JSON of an earlier shipping of the same
+    checkpoint, adds the folder's own measurement to the card."""
     import torch
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
@@ -120,7 +133,9 @@ def ship(checkpoint: Path, results_file: Path, out: Path = REFERENCE_MODEL_DIR,
     publish.write_card(out / "README.md", checkpoint, repo_id, list(datasets), config,
                        sum(p.numel() for p in model.parameters()), publish.describe_tokenizer(out))
     card = (out / "README.md").read_text(encoding="utf-8")
-    (out / "README.md").write_text(card.rstrip() + "\n\n" + results_section(results, list(datasets)), encoding="utf-8")
+    shipped = json.loads(shipped_file.read_text(encoding="utf-8")) if shipped_file else None
+    (out / "README.md").write_text(card.rstrip() + "\n\n" + results_section(results, list(datasets), shipped),
+                                   encoding="utf-8")
     size = folder_megabytes(out)
     if size > MAX_MEGABYTES:
         raise ValueError(f"the reference model folder is {size:.1f} MB, more than the {MAX_MEGABYTES} MB a package "
@@ -137,9 +152,12 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("checkpoint", help="a trained reformer-zh checkpoint folder")
     parser.add_argument("--results", default=None, help="its recipe_results.json (default: inside the checkpoint)")
     parser.add_argument("--out", default=str(REFERENCE_MODEL_DIR))
+    parser.add_argument("--shipped_results", default=None,
+                        help="benchmarks/shipped_model.py's JSON for this checkpoint, added to the card")
     args = parser.parse_args(argv)
     checkpoint = Path(args.checkpoint)
-    out = ship(checkpoint, Path(args.results) if args.results else checkpoint / "recipe_results.json", Path(args.out))
+    out = ship(checkpoint, Path(args.results) if args.results else checkpoint / "recipe_results.json", Path(args.out),
+               shipped_file=Path(args.shipped_results) if args.shipped_results else None)
     print(f"reference model written to {out} ({folder_megabytes(out):.1f} MB), loads without the project")
     return out
 

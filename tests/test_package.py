@@ -152,3 +152,15 @@ def test_the_metric_scores_a_pair_worked_by_hand():
         from reformer_zh.rouge_zh import load_metric
 
         load_metric().compute(predictions=["a"], references=["a"], tokenizer="words")
+
+
+@pytest.mark.skipif(not (ROOT / "reformer_zh" / "reference_model" / "config.json").is_file(),
+                    reason="no reference model in this checkout (make reference-model builds one)")
+def test_the_installed_command_summarizes_with_the_shipped_model_from_an_empty_folder(wheel, installed, tmp_path):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {"reformer_zh/reference_model/model.safetensors", "reformer_zh/reference_model/config.json",
+            "reformer_zh/reference_model/README.md"} <= names
+    result = run_installed(installed, "reformer-zh-summarize", "国务院总理主持召开国务院常务会议，部署进一步做好稳就业工作，"
+                           "会议指出，就业是最大的民生。", cwd=tmp_path)
+    assert result.returncode == 0 and result.stdout.strip(), result.stderr[-2000:]
+    assert any("\u4e00" <= character <= "\u9fff" for character in result.stdout)

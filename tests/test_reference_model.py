@@ -37,7 +37,7 @@ def test_a_checkpoint_ships_as_a_small_folder_that_loads_without_the_project(tra
     with safe_open(str(out / "model.safetensors"), "pt") as weights:
         assert {weights.get_tensor(name).dtype for name in weights.keys()} == {__import__("torch").bfloat16}
     card = (out / "README.md").read_text(encoding="utf-8")
-    assert "| reformer-zh (this model) | 50.0 | 40.0 | 47.5 | 97.0% |" in card
+    assert "(float32, documents cut to 256 tokens) | 50.0 | 40.0 | 47.5 | 97.0% |" in card
     assert "first sentence (rule) | 42.6" in card and "no commercial use" in card and "Test CPU" in card
     assert not (out / "training_args.bin").exists() and reference_model.folder_megabytes(out) < 25
 

@@ -1,0 +1,77 @@
+"""The shipped reference model as a user gets it: its folder through `pipeline("summarization")`.
+
+Scores the folder (bf16 weights computed in float32, its saved generation config: 4 beams, no
+repeated trigram) on a split of xwlb stories beside the first sentence: character ROUGE-1/2/L,
+the share of distinct outputs, the most any one output is repeated (a collapsed model writes one
+summary for many stories), and seconds per story on this machine, batched as the command does.
+
+    python benchmarks/shipped_model.py --split dev_test --out benchmarks/results/shipped_model_dev_test.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from reformer_zh.baselines import BASELINES  # noqa: E402
+from reformer_zh.hardware import machine_record  # noqa: E402
+from reformer_zh.reference_model import reference_model_dir  # noqa: E402
+from reformer_zh.rouge_zh import rouge_scores  # noqa: E402
+from tokenization.build_vocab import read_jsonl  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data" / "xwlb"
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=None, help="default: the shipped reference model")
+    parser.add_argument("--split", choices=["validation", "dev_test"], default="validation")
+    parser.add_argument("--limit", type=int, default=None, help="the first N stories only")
+    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    path = DATA / f"story_{args.split}.jsonl.gz"
+    if not path.is_file():
+        parser.exit(2, f"error: {path} is not there; this benchmark reads the shared xwlb data in place.\n")
+    rows = read_jsonl(path)[: args.limit]
+    from transformers import pipeline
+
+    model = args.model or str(reference_model_dir())
+    summarizer = pipeline("summarization", model=model, trust_remote_code=True)
+    started = time.perf_counter()
+    outputs = [item["summary_text"] for item in summarizer([row["document"] for row in rows],
+                                                           batch_size=args.batch_size)]
+    seconds = time.perf_counter() - started
+    references = [row["summary"] for row in rows]
+    ours = rouge_scores(outputs, references)
+    first = rouge_scores([BASELINES["first sentence"](row["document"]) for row in rows], references)
+    most_repeated, times = collections.Counter(outputs).most_common(1)[0]
+    result = {"model": model, "split": args.split, "stories": len(rows), "machine": machine_record(args.threads),
+              "reformer_zh": ours, "first_sentence": first, "most_repeated_output": most_repeated,
+              "most_repeated_times": times, "seconds_per_story": round(seconds / len(rows), 4),
+              "batch_size": args.batch_size, "generation": "the folder's generation_config.json",
+              "command": "python benchmarks/shipped_model.py " + " ".join(argv if argv is not None else sys.argv[1:])}
+    print(f"{args.split} ({len(rows)} stories), character ROUGE F1; {result['machine']['cpu']}")
+    for name, scores in (("shipped reformer-zh", ours), ("first sentence", first)):
+        print(f"  {name:<20} R-1 {scores['rouge1']:5.1f}  R-2 {scores['rouge2']:5.1f}  R-L {scores['rougeL']:5.1f}  "
+              f"distinct {scores['distinct_share']:.1%}")
+    print(f"  most repeated output x{times}: {most_repeated}\n  {seconds / len(rows):.3f} s per story "
+          f"(batch {args.batch_size})")
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    main()

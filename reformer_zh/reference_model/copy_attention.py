@@ -1,0 +1,113 @@
+"""Copy attention (pointer-generator; See et al. 2017): the decoder may point at a source
+position and copy the token there.
+
+At target position t a dedicated attention head over the encoder output gives a distribution
+a_t over the source positions, and a gate p_t = sigmoid(w . [h_t; c_t] + b), where h_t is the
+decoder's output state and c_t = sum_i a_t,i v_i the head's context, mixes it with the
+vocabulary softmax:
+
+    P(w) = p_t * softmax(z_t)(w) + (1 - p_t) * sum over source positions i holding w of a_t,i
+
+Headlines copy most of their characters from the document, so a decoder that can point has a
+direct path from its output to the encoder's positions from the first training step, instead of
+learning to route token identity through cross-attention and the shared output embedding.
+
+The model returns log P as its logits. softmax(log P) = P, so `generate()` (greedy, sampling,
+beam search, logits processors) and the cross-entropy loss, label smoothing included, work on
+them unchanged. The pointer is scattered into the vocabulary one chunk of
+`cross_attn_chunk_length` target positions at a time: the largest tensors are the chunk's
+[b, chunk, source] scores and [b, chunk, vocab] mixture, never target x source x vocab.
+With a generation cache the encoder keys and values are projected once, at the first step, and
+kept in the cross-attention cache in the slot after the decoder layers.
+Shapes: b batch, t target, S source, V vocabulary, d head size.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from .configuration_reformer_zh import ReformerZhConfig
+
+
+class ReformerZhCopyAttention(nn.Module):
+    def __init__(self, config: ReformerZhConfig) -> None:
+        super().__init__()
+        head_size = config.copy_attention_head_size or config.attention_head_size
+        self.query = nn.Linear(config.hidden_size, head_size, bias=False)
+        self.key = nn.Linear(config.hidden_size, head_size, bias=False)
+        self.value = nn.Linear(config.hidden_size, head_size, bias=False)
+        self.gate = nn.Linear(config.hidden_size + head_size, 1)
+        self.scale = head_size**-0.5
+        self.chunk_length = config.cross_attn_chunk_length
+        # its slot in the cross-attention cache: the decoder layers use 0 .. layers - 1
+        self.cache_index = len(config.decoder_attn_layers)
+
+    def encoder_keys_values(self, encoder_hidden_states: Tensor, cache=None) -> tuple[Tensor, Tensor]:
+        """[b, S, d] keys and values of the source positions, projected once per generate call."""
+        if cache is not None and cache.is_updated.get(self.cache_index, False):
+            layer = cache.cross_attention_cache.layers[self.cache_index]
+            return layer.keys[:, 0], layer.values[:, 0]
+        key, value = self.key(encoder_hidden_states), self.value(encoder_hidden_states)
+        if cache is not None:  # stored as one head, [b, 1, S, d], like the cross-attention layers' keys
+            cache.cross_attention_cache.update(key[:, None], value[:, None], self.cache_index)
+            cache.is_updated[self.cache_index] = True
+        return key, value
+
+    def pointer_and_gate(self, decoder_hidden_states: Tensor, key: Tensor, value: Tensor,
+                         allowed: Tensor) -> tuple[Tensor, Tensor]:
+        """The pointer a [b, t, S] (float32, zero on padding) and the gate logit [b, t, 1]."""
+        scores = torch.matmul(self.query(decoder_hidden_states) * self.scale, key.transpose(1, 2)).float()
+        pointer = scores.masked_fill(~allowed, torch.finfo(torch.float32).min).softmax(dim=-1)
+        context = torch.matmul(pointer.to(value.dtype), value)
+        gate_logit = self.gate(torch.cat([decoder_hidden_states, context], dim=-1)).float()
+        return pointer, gate_logit
+
+    def forward(
+        self,
+        decoder_hidden_states: Tensor,
+        vocab_logits: Tensor,
+        encoder_hidden_states: Tensor,
+        source_ids: Tensor,
+        encoder_attention_mask: Tensor | None = None,
+        cache=None,
+    ) -> Tensor:
+        """decoder_hidden_states [b, t, hidden]; vocab_logits [b, t, V]; encoder_hidden_states
+        [b, S, hidden]; source_ids [b, S] (the encoder's input ids); encoder_attention_mask [b, S]
+        bool, True for real tokens. Returns log P [b, t, V] in float32."""
+        if source_ids.shape != encoder_hidden_states.shape[:2]:
+            raise ValueError(
+                f"copy attention got source ids of shape {tuple(source_ids.shape)} for an encoder output of "
+                f"{tuple(encoder_hidden_states.shape[:2])} positions; pass the `input_ids` the encoder read."
+            )
+        key, value = self.encoder_keys_values(encoder_hidden_states, cache)
+        if encoder_attention_mask is None:
+            allowed = torch.ones_like(source_ids, dtype=torch.bool)[:, None, :]
+        else:
+            allowed = encoder_attention_mask.bool()[:, None, :]
+        outputs = []
+        for hidden_chunk, logits_chunk in zip(decoder_hidden_states.split(self.chunk_length, dim=1),
+                                              vocab_logits.split(self.chunk_length, dim=1)):
+            pointer, gate_logit = self.pointer_and_gate(hidden_chunk, key, value, allowed)
+            index = source_ids[:, None, :].expand(-1, pointer.shape[1], -1)
+            copy_probs = torch.zeros(logits_chunk.shape, dtype=pointer.dtype, device=pointer.device)
+            copy_probs = copy_probs.scatter_add_(-1, index, pointer)
+            outputs.append(log_mixture(gate_logit, logits_chunk.float().log_softmax(dim=-1), copy_probs))
+        return torch.cat(outputs, dim=1)
+
+
+def log_mixture(gate_logit: Tensor, vocab_log_probs: Tensor, copy_probs: Tensor) -> Tensor:
+    """log(p * exp(vocab_log_probs) + (1 - p) * copy_probs), p = sigmoid(gate_logit), in log space.
+
+    Summing probabilities and then taking the log loses every token whose probability
+    underflows float32 (a clamp would then give it a made-up floor and a zero gradient);
+    logaddexp of the two log terms is exact wherever either term is representable, and its
+    gradient is the true one. Vocabulary entries that no source position holds have copy
+    probability exactly 0: their copy term is -inf, which logaddexp takes as "absent" (its
+    gradient there is 0). The log is taken of 1 at those entries and masked afterwards, so the
+    backward never multiplies a zero gradient by 1/0."""
+    absent = copy_probs == 0
+    copy_log_probs = torch.where(absent, 1.0, copy_probs).log().masked_fill(absent, float("-inf"))
+    generate = nn.functional.logsigmoid(gate_logit) + vocab_log_probs
+    copy = nn.functional.logsigmoid(-gate_logit) + copy_log_probs
+    return torch.logaddexp(generate, copy)

@@ -1,0 +1,154 @@
+"""`pipeline("summarization")` for reformer-zh checkpoints.
+
+transformers v5 removed its built-in summarization pipeline (the task name now raises). The
+supported way back is a custom pipeline declared in the checkpoint's `config.custom_pipelines`;
+every checkpoint this project saves declares this class and carries this file, so
+
+    pipeline("summarization", model=folder_or_repo_id, trust_remote_code=True)
+    pipeline(model=folder_or_repo_id, trust_remote_code=True)
+
+both return `[{"summary_text": ...}]` per input, as v4 did. Imports only transformers.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import logging
+import re
+from typing import Any
+
+import torch
+from transformers import GenerationConfig, Pipeline
+
+logger = logging.getLogger(__name__)
+
+# CJK unified ideographs (the basic block and extension A) and the compatibility block: a
+# document with none of them is not what this model was trained to read
+CHINESE_CHARACTER = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
+def check_documents(documents: list, warn: bool = True) -> None:
+    """Refuses what has no summary and warns about what this model cannot read well, naming the
+    document by its index in the call: not a string (TypeError), empty or only whitespace
+    (ValueError); no Chinese character at all (a warning: emoji, English or markup alone)."""
+    for index, document in enumerate(documents):
+        if not isinstance(document, str):
+            raise TypeError(f"document {index} is a {type(document).__name__}; the summarization pipeline takes a "
+                            "string or a list of strings.")
+        if not document.strip():
+            raise ValueError(f"document {index} is empty{' (only whitespace)' if document else ''}: there is "
+                             "nothing to summarize; drop it or give its text.")
+        if warn and not CHINESE_CHARACTER.search(document):
+            logger.warning("document %d has no Chinese characters (%r): this model was trained on Chinese text and "
+                           "its summary of it is unlikely to mean anything", index, document[:40])
+
+
+class SummarizationPipeline(Pipeline):
+    """Summarize Chinese documents with a reformer-zh encoder-decoder.
+
+    Call (or construction) arguments: every `generate()` option (`max_new_tokens`, `num_beams`,
+    `typical_p`, `repetition_penalty`, a `generation_config`, ...), handled as transformers' own
+    generation pipelines do (`_pipeline_calls_generate`); `assistant_model` (and
+    `assistant_tokenizer`) as a model object or, at construction, a repo id; `truncation` (default True): an input
+    longer than the model's positions is cut to `max_position_embeddings` tokens with a warning,
+    with `truncation=False` it raises instead; `batch_size` batches inputs. `config.prefix` (what
+    `scripts/train.py --source_prefix` trained with) is put before every input. Unless the call
+    or the model's generation config sets `min_new_tokens` or `min_length`, a summary has at
+    least one token.
+    """
+
+    _pipeline_calls_generate = True
+    _documents_checked = False  # True while a call's string or list has been checked as a whole
+
+    def _sanitize_parameters(self, truncation: bool | None = None, clean_up_tokenization_spaces=None, **kwargs: Any):
+        preprocess_parameters = {}
+        if truncation is not None:
+            preprocess_parameters["truncation"] = truncation
+        valid = generate_option_names(self.model)
+        unknown = sorted(set(kwargs) - valid)
+        if unknown:
+            near = difflib.get_close_matches(unknown[0], sorted(valid), n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else "."
+            raise TypeError(f"unexpected argument {unknown[0]!r} for the summarization pipeline{hint} It takes "
+                            "generate() options (GenerationConfig fields), truncation and batch_size.")
+        return preprocess_parameters, dict(kwargs), {}
+
+    def preprocess(self, text: str, truncation: bool = True) -> dict:
+        # __call__ has checked a string or list already, with indices; a generator or dataset is checked here
+        check_documents([text], warn=not self._documents_checked)
+        text = (self.prefix or "") + text
+        # an LED baseline (benchmarks/decoding.py) names its encoder's positions apart from its decoder's
+        max_tokens = getattr(self.model.config, "max_encoder_position_embeddings", None) or \
+            self.model.config.max_position_embeddings
+        encoded = self.tokenizer(text, return_tensors="pt")
+        length = encoded["input_ids"].shape[1]
+        if length > max_tokens:
+            if not truncation:
+                raise ValueError(
+                    f"the input is {length} tokens, more than the model's {max_tokens} positions "
+                    "(`max_position_embeddings`); pass truncation=True to keep its first tokens."
+                )
+            logger.warning("input of %d tokens truncated to the model's %d positions", length, max_tokens)
+            encoded = self.tokenizer(text, return_tensors="pt", truncation=True, max_length=max_tokens)
+        encoded = dict(encoded)
+        if "global_attention_mask" in inspect.signature(self.model.forward).parameters:
+            # an LED: global attention on the first token, as it trained (reformer_zh/collator.py;
+            # written again here because remote code cannot import reformer_zh)
+            encoded["global_attention_mask"] = torch.zeros_like(encoded["input_ids"])
+            encoded["global_attention_mask"][:, 0] = 1
+        return encoded
+
+    def _forward(self, model_inputs: dict, **generate_kwargs: Any) -> dict:
+        generate_kwargs = self._prepare_generate_kwargs(generate_kwargs, **self._summary_defaults(generate_kwargs))
+        if self.assistant_model is not None:
+            generate_kwargs.setdefault("assistant_model", self.assistant_model)
+        if self.assistant_tokenizer is not None:
+            generate_kwargs.setdefault("assistant_tokenizer", self.assistant_tokenizer)
+        if "assistant_tokenizer" in generate_kwargs:
+            generate_kwargs.setdefault("tokenizer", self.tokenizer)  # generate() translates between the two
+        output_ids = self.model.generate(**model_inputs, **generate_kwargs)
+        return {"output_ids": output_ids}
+
+    def _summary_defaults(self, generate_kwargs: dict) -> dict:
+        """min_new_tokens=1 where nothing bounds the length from below: an undertrained model's
+        first choice is often [EOS], and an empty string is no summary."""
+        already = self._get_set_generation_params({**self._generate_kwargs, **generate_kwargs})
+        return {} if {"min_new_tokens", "min_length"} & already.keys() else {"min_new_tokens": 1}
+
+    def postprocess(self, model_outputs: dict) -> list[dict[str, str]]:
+        summaries = []
+        for ids in model_outputs["output_ids"]:
+            text = self.tokenizer.decode(ids, skip_special_tokens=True)
+            if not text.strip():
+                written = self.tokenizer.convert_ids_to_tokens([int(i) for i in ids])
+                logger.warning("a summary decoded to the empty string: the model wrote only special tokens %s; a "
+                               "model this undertrained, or an input it cannot read, writes nothing (min_new_tokens "
+                               "and suppress_tokens force visible text)", written[:12])
+            summaries.append({"summary_text": text})
+        return summaries
+
+    def __call__(self, inputs: str | list[str], **kwargs: Any):
+        """A string -> `[{"summary_text": ...}]`; a list of strings -> one dict per input (v4's format).
+
+        Raises ValueError for an empty or whitespace-only document and TypeError for one that is
+        not a string, naming its index, before anything is generated."""
+        self._documents_checked = isinstance(inputs, (str, list, tuple))
+        if self._documents_checked:  # a generator or dataset is checked item by item in preprocess
+            check_documents([inputs] if isinstance(inputs, str) else list(inputs))
+        try:
+            result = super().__call__(inputs, **kwargs)
+        finally:
+            self._documents_checked = False
+        if isinstance(inputs, list) and all(len(item) == 1 for item in result):
+            return [item[0] for item in result]
+        return result
+
+
+def generate_option_names(model) -> set[str]:
+    """What `generate()` accepts by name: the GenerationConfig fields and its own arguments
+    (`assistant_model`, `streamer`, `logits_processor`, ...)."""
+    fields = {key for key in vars(GenerationConfig()) if not key.startswith("_")}
+    arguments = {name for name, parameter in inspect.signature(model.generate).parameters.items()
+                 if parameter.kind not in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL)}
+    return fields | arguments | {"generation_config", "assistant_tokenizer"}

@@ -13,6 +13,7 @@ repository: it must load with trust_remote_code=True in a process where this pro
 imported, and give the logits of the model as shipped (its bf16 weights, computed in float32).
 
     python -m reformer_zh.reference_model outputs/xwlb-story
+    python -m reformer_zh.reference_model --refresh_code    # after changing the model or pipeline code
 """
 
 from __future__ import annotations
@@ -39,6 +40,32 @@ def reference_model_dir() -> Path:
             f"no reference model at {REFERENCE_MODEL_DIR}: this installation does not carry one. Give a checkpoint "
             "with --model, or build the reference model with `make reference-model`.")
     return REFERENCE_MODEL_DIR
+
+
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+
+
+def code_sources(folder: Path) -> dict[Path, Path]:
+    """Each remote-code file of a checkpoint folder -> the project file it is a copy of."""
+    sources = {}
+    for copy in sorted(folder.glob("*.py")):
+        for package in ("modeling_reformer_zh", "tokenization"):
+            if (PACKAGE_ROOT / package / copy.name).is_file():
+                sources[copy] = PACKAGE_ROOT / package / copy.name
+                break
+    return sources
+
+
+def refresh_code(folder: Path = REFERENCE_MODEL_DIR) -> list[str]:
+    """Copy this checkout's model, tokenizer and pipeline code over the shipped folder's copies
+    (the folder loads with its own code): after a change to them, the weights stay as they are.
+    Returns the names of the files that changed."""
+    changed = []
+    for copy, source in code_sources(folder).items():
+        if copy.read_bytes() != source.read_bytes():
+            shutil.copyfile(source, copy)
+            changed.append(copy.name)
+    return changed
 
 
 def folder_megabytes(folder: Path) -> float:
@@ -149,12 +176,20 @@ def ship(checkpoint: Path, results_file: Path, out: Path = REFERENCE_MODEL_DIR,
 
 def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("checkpoint", help="a trained reformer-zh checkpoint folder")
+    parser.add_argument("checkpoint", nargs="?", help="a trained reformer-zh checkpoint folder")
+    parser.add_argument("--refresh_code", action="store_true",
+                        help="only copy this checkout's model/tokenizer/pipeline code into the shipped folder")
     parser.add_argument("--results", default=None, help="its recipe_results.json (default: inside the checkpoint)")
     parser.add_argument("--out", default=str(REFERENCE_MODEL_DIR))
     parser.add_argument("--shipped_results", default=None,
                         help="benchmarks/shipped_model.py's JSON for this checkpoint, added to the card")
     args = parser.parse_args(argv)
+    if args.refresh_code:
+        changed = refresh_code(Path(args.out))
+        print(f"{Path(args.out)}: {', '.join(changed) or 'no file'} updated")
+        return Path(args.out)
+    if not args.checkpoint:
+        parser.error("give a checkpoint folder, or --refresh_code")
     checkpoint = Path(args.checkpoint)
     out = ship(checkpoint, Path(args.results) if args.results else checkpoint / "recipe_results.json", Path(args.out),
                shipped_file=Path(args.shipped_results) if args.shipped_results else None)

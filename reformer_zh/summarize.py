@@ -69,6 +69,9 @@ def main(argv: list[str] | None = None) -> list[str]:
     parser.add_argument("--min_new_tokens", type=int, default=None)
     parser.add_argument("--batch_size", type=int, default=1)
     parser.add_argument("--no_truncation", action="store_true", help="fail on inputs longer than the model's positions")
+    parser.add_argument("--no_split_sections", action="store_true",
+                        help="summarize a document made of sections (blank-line blocks) whole, instead of one "
+                             "segment per section joined with '；' (for a model trained on whole documents)")
     args = parser.parse_args(argv)
     if args.model is None and args.texts and names_a_model(args.texts[0]):
         args.model, args.texts = args.texts[0], args.texts[1:]
@@ -99,7 +102,11 @@ def main(argv: list[str] | None = None) -> list[str]:
     with tqdm(total=len(texts), unit="doc", disable=not args.file, file=sys.stderr) as bar:
         for start in range(0, len(texts), step):
             part = texts[start:start + step]
-            results = summarizer(part, batch_size=args.batch_size, truncation=not args.no_truncation, **generate)
+            # split_sections only when turned off: a checkpoint saved before it existed carries a
+            # pipeline that does not take it
+            whole = {"split_sections": False} if args.no_split_sections else {}
+            results = summarizer(part, batch_size=args.batch_size, truncation=not args.no_truncation, **whole,
+                                 **generate)
             summaries += [result["summary_text"] for result in results]
             bar.update(len(part))
     if args.output:

@@ -85,6 +85,16 @@ def first_sentence_and_ours(rows: list[dict], tmp_path: Path) -> tuple[dict, dic
 
 
 @shipped
+def test_the_shipped_folder_carries_the_current_model_and_pipeline_code():
+    """The folder loads with its own copy of the code; a change to the project's code that is
+    not copied there would ship the old behaviour (python -m reformer_zh.reference_model --refresh_code)."""
+    sources = reference_model.code_sources(reference_model.REFERENCE_MODEL_DIR)
+    assert any(copy.name == "pipeline_reformer_zh.py" for copy in sources)
+    stale = [copy.name for copy, source in sources.items() if copy.read_bytes() != source.read_bytes()]
+    assert not stale, f"{stale} differ from the project's: run python -m reformer_zh.reference_model --refresh_code"
+
+
+@shipped
 def test_the_shipped_model_beats_the_first_sentence_on_the_embedded_sample(tmp_path):
     from tokenization.build_vocab import read_jsonl
 

@@ -721,3 +721,39 @@ def test_a_long_run_saves_by_the_clock_and_a_resumed_run_counts_the_minutes_alre
     assert "already spent" in caplog.text
     with pytest.raises(ValueError, match="--save_every_minutes must be positive"):
         train.main(common + ["--max_steps", "1", "--save_every_minutes", "0"])
+
+
+BRIEF = ("新版国家医保药品目录落地实施\n今天，新版国家医保药品目录落地实施，91种药品新增纳入目录。\n"
+         "《能源法》今起施行\n《中华人民共和国能源法》今天起正式施行，国家支持优先开发利用可再生能源。")
+STORY = "博物馆推出古代丝绸文物特展，展出一百二十件珍贵展品。"
+OTHER = "市图书馆延长开放时间，周末开放到晚上九点。"
+
+
+def test_news_briefs_are_told_from_stories_with_subheadings():
+    from modeling_reformer_zh.pipeline_reformer_zh import is_news_brief, sections_to_summarize
+
+    assert is_news_brief(BRIEF) and not is_news_brief(STORY)
+    # a story that opens with text and has two subheadings is not a brief
+    assert not is_news_brief("据报道，会议今天召开。\n会议指出\n要做好工作。\n会议强调\n要抓好落实。\n会上还通报了情况。")
+    assert sections_to_summarize(STORY) is None and sections_to_summarize(f"{STORY}\n\n{BRIEF}") == [STORY]
+    assert sections_to_summarize(f"{STORY}\n\n{BRIEF}\n\n{OTHER}") == [STORY, OTHER]
+
+
+def test_a_sectioned_document_is_summarized_section_by_section_in_one_batched_call(trained):
+    from transformers import pipeline
+
+    summarizer = pipeline("summarization", model=str(trained), trust_remote_code=True)
+    options = dict(max_new_tokens=4, min_new_tokens=2, suppress_tokens=[0, 1, 2, 4], num_beams=1)
+    alone = [summarizer(text, **options)[0]["summary_text"] for text in (STORY, OTHER)]
+    evening = f"{STORY}\n\n{BRIEF}\n\n{OTHER}"
+    result = summarizer([evening, STORY], **options)
+    assert result[0]["summary_text"] == "；".join(s.rstrip("；。") for s in alone) + "。"
+    assert result[1]["summary_text"] == alone[0]  # a one-section document in the same call: whole
+    batched = summarizer([evening, STORY], batch_size=4, **options)  # sections of both documents in batches
+    assert len(batched) == 2 and batched[0]["summary_text"].count("；") == 1
+    # under the tiny model's 128-token threshold, so its LSH layer attends exactly (no random hashing)
+    short_evening = f"{STORY}\n\n{OTHER}"
+    whole = summarizer(short_evening, split_sections=False, **options)[0]["summary_text"]
+    expected = summarizer.tokenizer.decode(summarizer.model.generate(
+        **summarizer.tokenizer(short_evening, return_tensors="pt"), **options)[0], skip_special_tokens=True)
+    assert whole == expected

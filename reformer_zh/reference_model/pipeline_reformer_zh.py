@@ -28,6 +28,49 @@ logger = logging.getLogger(__name__)
 CHINESE_CHARACTER = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
+# Documents made of sections (issue 35): blocks separated by a blank line, each summarized on its
+# own and the segments joined as a rundown is ("headline；headline。"). News briefs, a block of
+# short items each under its own title line, get no headline of their own in a rundown.
+SECTION_BREAK = "\n\n"
+SEGMENT_JOIN = "；"
+SUMMARY_END = "。"
+SENTENCE_ENDS = "。！？”…）)"
+TITLE_MAX_CHARACTERS = 30
+BRIEF_TITLE_SHARE = 0.3  # chosen on xwlb validation: 163 of 168 briefs found, none of 1,005 stories
+
+
+def sections_of(document: str) -> list[str]:
+    return [block.strip() for block in document.split(SECTION_BREAK) if block.strip()]
+
+
+def is_title_line(lines: list[str], index: int) -> bool:
+    """A short line without closing punctuation that a longer line follows: an item's title."""
+    line = lines[index]
+    return (index < len(lines) - 1 and len(line) <= TITLE_MAX_CHARACTERS and line[-1] not in SENTENCE_ENDS
+            and len(lines[index + 1]) > len(line))
+
+
+def is_news_brief(section: str) -> bool:
+    """A block of short items, each under its own title line: it opens with a title and at least
+    two of its lines, and 30% of them, are titles. A story with subheadings opens with text."""
+    lines = [line.strip() for line in section.split("\n") if line.strip()]
+    if not lines or not is_title_line(lines, 0):
+        return False
+    titles = sum(is_title_line(lines, index) for index in range(len(lines)))
+    return titles >= 2 and titles >= BRIEF_TITLE_SHARE * len(lines)
+
+
+def sections_to_summarize(document: str) -> list[str] | None:
+    """The sections of a sectioned document that get a segment each, or None for a document of
+    one section (or of briefs only), which is summarized whole."""
+    sections = [section for section in sections_of(document) if not is_news_brief(section)]
+    return sections if len(sections_of(document)) >= 2 and sections else None
+
+
+def join_segments(segments: list[str]) -> str:
+    return SEGMENT_JOIN.join(segment.strip().rstrip(SEGMENT_JOIN + SUMMARY_END) for segment in segments) + SUMMARY_END
+
+
 def check_documents(documents: list, warn: bool = True) -> None:
     """Refuses what has no summary and warns about what this model cannot read well, naming the
     document by its index in the call: not a string (TypeError), empty or only whitespace
@@ -128,14 +171,25 @@ class SummarizationPipeline(Pipeline):
             summaries.append({"summary_text": text})
         return summaries
 
-    def __call__(self, inputs: str | list[str], **kwargs: Any):
+    def __call__(self, inputs: str | list[str], split_sections: bool = True, **kwargs: Any):
         """A string -> `[{"summary_text": ...}]`; a list of strings -> one dict per input (v4's format).
 
-        Raises ValueError for an empty or whitespace-only document and TypeError for one that is
-        not a string, naming its index, before anything is generated."""
+        A document made of sections (blocks separated by a blank line) is summarized section by
+        section, news briefs skipped, and the segments joined as "segment；segment。", every
+        section of every document in one batched call; `split_sections=False` summarizes it whole
+        (a model trained on whole documents). Raises ValueError for an empty or whitespace-only
+        document and TypeError for one that is not a string, naming its index, before anything
+        is generated."""
         self._documents_checked = isinstance(inputs, (str, list, tuple))
         if self._documents_checked:  # a generator or dataset is checked item by item in preprocess
-            check_documents([inputs] if isinstance(inputs, str) else list(inputs))
+            documents = [inputs] if isinstance(inputs, str) else list(inputs)
+            check_documents(documents)
+            if split_sections and any(sections_to_summarize(document) for document in documents):
+                try:
+                    summaries = self._summarize_by_section(documents, **kwargs)
+                finally:
+                    self._documents_checked = False
+                return summaries[0] if isinstance(inputs, str) else [summary[0] for summary in summaries]
         try:
             result = super().__call__(inputs, **kwargs)
         finally:
@@ -143,6 +197,20 @@ class SummarizationPipeline(Pipeline):
         if isinstance(inputs, list) and all(len(item) == 1 for item in result):
             return [item[0] for item in result]
         return result
+
+    def _summarize_by_section(self, documents: list[str], **kwargs: Any) -> list[list[dict[str, str]]]:
+        """One flat, batched call over every section of every document, regrouped and joined."""
+        pieces, owners = [], []
+        for index, document in enumerate(documents):
+            parts = sections_to_summarize(document) or [document]
+            pieces += parts
+            owners += [index] * len(parts)
+        outputs = super().__call__(pieces, **kwargs)
+        segments: list[list[str]] = [[] for _ in documents]
+        for owner, output in zip(owners, outputs):
+            segments[owner].append(output[0]["summary_text"])
+        return [[{"summary_text": join_segments(parts) if sections_to_summarize(document) else parts[0]}]
+                for document, parts in zip(documents, segments)]
 
 
 def generate_option_names(model) -> set[str]:

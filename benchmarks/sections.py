@@ -1,0 +1,85 @@
+"""Whole xwlb evenings summarized by the pipeline's default for sectioned documents, beside the rule.
+
+The pipeline splits an evening at its blank lines, skips news briefs, summarizes each story with
+the story model (the shipped reference model unless --model) in one batched call and joins the
+headlines as the rundowns are joined. Reported with the measures of
+reformer_zh/section_metrics.py (segment count, alignment, stitching) beside character ROUGE and
+the share of distinct outputs, for the method and for the per-story rule (the first sentence of
+every story), on one split; seconds per evening on this machine.
+
+    python benchmarks/sections.py --split dev_test --out benchmarks/results/sections_dev_test.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from reformer_zh.baselines import BASELINES  # noqa: E402
+from reformer_zh.hardware import machine_record  # noqa: E402
+from reformer_zh.reference_model import reference_model_dir  # noqa: E402
+from reformer_zh.rouge_zh import rouge_scores  # noqa: E402
+from reformer_zh.section_metrics import section_metrics  # noqa: E402
+from tokenization.build_vocab import read_jsonl  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data" / "xwlb"
+RULE = "story leads of the whole evening"
+
+
+def scores(predictions: list[str], references: list[str], documents: list[str]) -> dict:
+    return {**rouge_scores(predictions, references), **section_metrics(predictions, references, documents)}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=None, help="a story checkpoint (default: the shipped reference model)")
+    parser.add_argument("--split", choices=["validation", "dev_test"], default="validation")
+    parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    path = DATA / f"program_{args.split}.jsonl.gz"
+    if not path.is_file():
+        parser.exit(2, f"error: {path} is not there; this benchmark reads the shared xwlb data in place.\n")
+    rows = read_jsonl(path)[: args.limit]
+    documents, references = [row["document"] for row in rows], [row["summary"] for row in rows]
+    from transformers import pipeline
+
+    model = args.model or str(reference_model_dir())
+    summarizer = pipeline("summarization", model=model, trust_remote_code=True)
+    started = time.perf_counter()
+    ours = [item["summary_text"] for item in summarizer(documents, batch_size=args.batch_size)]
+    seconds = time.perf_counter() - started
+    rule = [BASELINES[RULE](document) for document in documents]
+    result = {"split": args.split, "evenings": len(rows), "model": model, "machine": machine_record(args.threads),
+              "systems": {"split and summarize (pipeline default)": scores(ours, references, documents),
+                          f"{RULE} (rule)": scores(rule, references, documents)},
+              "seconds_per_evening": round(seconds / len(rows), 3), "batch_size": args.batch_size,
+              "examples": [{"reference": r, "ours": o} for r, o in list(zip(references, ours))[:3]],
+              "command": "python benchmarks/sections.py " + " ".join(argv if argv is not None else sys.argv[1:])}
+    print(f"{args.split}: {len(rows)} whole evenings; {result['machine']['cpu']}")
+    print(f"{'system':<42} {'R-1':>5} {'R-2':>5} {'R-L':>5} {'dist':>5} {'segs':>5} {'ref':>5} {'+-1':>5} "
+          f"{'align':>5} {'stitch':>6}")
+    for name, row in result["systems"].items():
+        print(f"{name:<42} {row['rouge1']:>5.1f} {row['rouge2']:>5.1f} {row['rougeL']:>5.1f} "
+              f"{row['distinct_share']:>5.0%} {row['segments_per_document']:>5.1f} "
+              f"{row['reference_segments_per_document']:>5.1f} {row['count_within_1_share']:>5.0%} "
+              f"{row['alignment_share']:>5.0%} {row['stitching_share']:>6.1%}")
+    print(f"{seconds / len(rows):.2f} s per evening (batch {args.batch_size})")
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    main()

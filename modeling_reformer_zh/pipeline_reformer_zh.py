@@ -184,9 +184,10 @@ class SummarizationPipeline(Pipeline):
         if self._documents_checked:  # a generator or dataset is checked item by item in preprocess
             documents = [inputs] if isinstance(inputs, str) else list(inputs)
             check_documents(documents)
-            if split_sections and any(sections_to_summarize(document) for document in documents):
+            plans = [sections_to_summarize(document) for document in documents] if split_sections else []
+            if any(plans):
                 try:
-                    summaries = self._summarize_by_section(documents, **kwargs)
+                    summaries = self._summarize_by_section(documents, plans, **kwargs)
                 finally:
                     self._documents_checked = False
                 return summaries[0] if isinstance(inputs, str) else [summary[0] for summary in summaries]
@@ -198,19 +199,21 @@ class SummarizationPipeline(Pipeline):
             return [item[0] for item in result]
         return result
 
-    def _summarize_by_section(self, documents: list[str], **kwargs: Any) -> list[list[dict[str, str]]]:
-        """One flat, batched call over every section of every document, regrouped and joined."""
+    def _summarize_by_section(self, documents: list[str], plans: list[list[str] | None],
+                              **kwargs: Any) -> list[list[dict[str, str]]]:
+        """One flat, batched call over every section of every document (`plans`: each document's
+        sections, None to read it whole), regrouped and joined."""
         pieces, owners = [], []
-        for index, document in enumerate(documents):
-            parts = sections_to_summarize(document) or [document]
+        for index, (document, sections) in enumerate(zip(documents, plans)):
+            parts = sections or [document]
             pieces += parts
             owners += [index] * len(parts)
         outputs = super().__call__(pieces, **kwargs)
         segments: list[list[str]] = [[] for _ in documents]
         for owner, output in zip(owners, outputs):
             segments[owner].append(output[0]["summary_text"])
-        return [[{"summary_text": join_segments(parts) if sections_to_summarize(document) else parts[0]}]
-                for document, parts in zip(documents, segments)]
+        return [[{"summary_text": join_segments(parts) if sections else parts[0]}]
+                for sections, parts in zip(plans, segments)]
 
 
 def generate_option_names(model) -> set[str]:

@@ -169,7 +169,6 @@ def write_card(
 
 def assemble(checkpoint: Path, folder: Path, repo_id: str, datasets: list[str]) -> dict:
     """Write the repository folder; return what validation compares against."""
-    import torch
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
     import modeling_reformer_zh  # noqa: F401  (registers the Auto classes)
@@ -188,6 +187,14 @@ def assemble(checkpoint: Path, folder: Path, repo_id: str, datasets: list[str]) 
             shutil.copyfile(checkpoint / name, folder / name)
     write_card(folder / "README.md", checkpoint, repo_id, datasets, read_json(folder / "config.json"),
                sum(p.numel() for p in model.parameters()), describe_tokenizer(folder))
+    return expected_probe(model, tokenizer)
+
+
+def expected_probe(model, tokenizer) -> dict:
+    """What `validate` compares a folder against: the probe text's ids and the model's logits
+    for the first summary token."""
+    import torch
+
     inputs = tokenizer(PROBE_TEXT, return_tensors="pt")
     with torch.no_grad():
         logits = model(**inputs, decoder_input_ids=torch.tensor([[model.config.decoder_start_token_id]])).logits

@@ -142,13 +142,11 @@ def ship(checkpoint: Path, results_file: Path, out: Path = REFERENCE_MODEL_DIR,
     results = json.loads(results_file.read_text(encoding="utf-8"))
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
     model = AutoModelForSeq2SeqLM.from_pretrained(checkpoint, dtype=torch.float32).eval()
-    # round the weights to bf16 once, so the expected logits are those of what ships
-    model = model.to(torch.bfloat16).to(torch.float32)
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
     model.to(torch.bfloat16).save_pretrained(out)
-    model.to(torch.float32)
+    model.to(torch.float32)  # the shipped, bf16-rounded weights computed in float32, as the folder loads
     config = json.loads((out / "config.json").read_text())
     config["dtype"] = "float32"  # stored in bf16, computed in fp32
     (out / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
@@ -167,10 +165,7 @@ def ship(checkpoint: Path, results_file: Path, out: Path = REFERENCE_MODEL_DIR,
     if size > MAX_MEGABYTES:
         raise ValueError(f"the reference model folder is {size:.1f} MB, more than the {MAX_MEGABYTES} MB a package "
                          "should carry: ship a smaller model.")
-    inputs = tokenizer(publish.PROBE_TEXT, return_tensors="pt")
-    with torch.no_grad():
-        logits = model(**inputs, decoder_input_ids=torch.tensor([[model.config.decoder_start_token_id]])).logits
-    publish.validate(out, {"input_ids": inputs["input_ids"].tolist(), "logits": logits[0, -1].tolist()})
+    publish.validate(out, publish.expected_probe(model, tokenizer))
     return out
 
 

@@ -18,14 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-SECTION_BREAK = "\n\n"
-SEGMENT_JOIN = "；"
-SUMMARY_END = "。"
+# the pipeline's own reading of sections and rundowns, so the two can never disagree
+from modeling_reformer_zh.pipeline_reformer_zh import SEGMENT_JOIN, SUMMARY_END, sections_of
+
 STITCH_RUN = 8  # characters: shorter runs ("习近平总书记") recur across unrelated stories
-
-
-def sections_of(document: str) -> list[str]:
-    return [block.strip() for block in document.split(SECTION_BREAK) if block.strip()]
 
 
 def segments_of(summary: str) -> list[str]:

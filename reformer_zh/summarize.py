@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
 
 from tqdm.auto import tqdm
+
+from modeling_reformer_zh.pipeline_reformer_zh import CHINESE_CHARACTER
 
 
 def read_inputs(args) -> tuple[list[dict], list[str]]:
@@ -43,9 +44,6 @@ def read_inputs(args) -> tuple[list[dict], list[str]]:
         return [{"document": line} for _, line in numbered], where
     numbered = [(number, line) for number, line in enumerate(sys.stdin.read().splitlines(), 1) if line.strip()]
     return [{"document": line} for _, line in numbered], [f"line {number} of standard input" for number, _ in numbered]
-
-
-CHINESE_CHARACTER = re.compile("[\u3400-\u4dbf\u4e00-\u9fff]")
 
 
 def names_a_model(argument: str) -> bool:

@@ -23,6 +23,16 @@ from transformers import TrainerCallback
 logger = logging.getLogger("train")
 
 
+def decided_by_main_process(flag: bool, args) -> bool:
+    """Under DDP every process must act at the same step (one that stops or saves alone leaves the
+    others waiting in a collective), so rank 0's clock decides for all; alone, `flag` itself."""
+    decision = torch.tensor([float(flag)])
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        decision = decision.to(args.device) if torch.distributed.get_backend() == "nccl" else decision
+        torch.distributed.broadcast(decision, src=0)
+    return bool(decision.item())
+
+
 BUDGET_FILE = "time_budget.json"  # in every checkpoint folder: the training seconds spent up to it
 
 
@@ -34,8 +44,7 @@ class TimeBudgetCallback(TrainerCallback):
     spent up to it (`time_budget.json`), and a run resumed from it starts with them spent
     (`resume_from`), so a 120-minute budget interrupted at minute 50 trains 70 more.
 
-    Under DDP every process must stop at the same step (a process that stops alone leaves the
-    others waiting in an all-reduce), so the main process decides and broadcasts each step."""
+    Under DDP the main process decides for all (`decided_by_main_process`)."""
 
     def __init__(self, minutes: float | None) -> None:
         self.seconds = None if minutes is None else minutes * 60
@@ -72,11 +81,7 @@ class TimeBudgetCallback(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         if self.seconds is None:
             return control
-        stop = torch.tensor([float(self.spent_seconds() >= self.seconds)])
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            stop = stop.to(args.device) if torch.distributed.get_backend() == "nccl" else stop
-            torch.distributed.broadcast(stop, src=0)
-        if stop.item():
+        if decided_by_main_process(self.spent_seconds() >= self.seconds, args):
             if not control.should_training_stop:
                 logger.info("--max_train_minutes %.1f reached at step %d: stopping training", self.seconds / 60,
                             state.global_step)
@@ -120,7 +125,7 @@ def add_cooldown(scheduler, cooldown_share: float, budget: TimeBudgetCallback, m
 class SaveEveryMinutesCallback(TrainerCallback):
     """Saves a checkpoint every `minutes` of training, so that an interrupted long run loses at
     most that much (`--save_every_minutes`; the Trainer's own strategies count steps or epochs).
-    Under DDP the main process's clock decides for every process, as the budget's does."""
+    Under DDP the main process's clock decides for every process (`decided_by_main_process`)."""
 
     def __init__(self, minutes: float) -> None:
         self.seconds = minutes * 60
@@ -130,11 +135,7 @@ class SaveEveryMinutesCallback(TrainerCallback):
         self.last = time.perf_counter()
 
     def on_step_end(self, args, state, control, **kwargs):
-        due = torch.tensor([float(time.perf_counter() - self.last >= self.seconds)])
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            due = due.to(args.device) if torch.distributed.get_backend() == "nccl" else due
-            torch.distributed.broadcast(due, src=0)
-        if due.item():
+        if decided_by_main_process(time.perf_counter() - self.last >= self.seconds, args):
             control.should_save = True
             self.last = time.perf_counter()
         return control

@@ -261,11 +261,11 @@ def main(argv: list[str] | None = None) -> dict:
     minutes = (time.perf_counter() - started) / 60
     # the rules' scores on the split the model was scored on: validation in an exploration run
     scored_file = recipe.validation_file if args.validation_only else recipe.test_file
-    test_rows = read_jsonl(DATA / recipe.folder / scored_file)
-    scored = metrics.get("eval_samples" if args.validation_only else "predict_samples", len(test_rows))
-    test_rows = test_rows[:scored]  # --max_eval_samples / --max_predict_samples: the same rows
-    references = [r["summary"] for r in test_rows]
-    baselines = {name: rouge_scores([BASELINES[name](r["document"]) for r in test_rows], references)
+    scored_rows = read_jsonl(DATA / recipe.folder / scored_file)
+    scored = metrics.get("eval_samples" if args.validation_only else "predict_samples", len(scored_rows))
+    scored_rows = scored_rows[:scored]  # --max_eval_samples / --max_predict_samples: the same rows
+    references = [r["summary"] for r in scored_rows]
+    baselines = {name: rouge_scores([BASELINES[name](r["document"]) for r in scored_rows], references)
                  for name in recipe.baselines}
     model = {key.removeprefix("predict_"): value for key, value in metrics.items() if key.startswith("predict_")}
     steps = json.loads((paths.output_dir / "trainer_state.json").read_text())["global_step"]
@@ -282,7 +282,7 @@ def main(argv: list[str] | None = None) -> dict:
     (paths.output_dir / "recipe_results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     split_name = "validation" if args.validation_only else "dev_test"
     shown = results["validation"] if args.validation_only else model
-    print(f"\n{args.recipe}: {minutes:.0f} minutes in all; {split_name} ({len(test_rows)} pairs), character ROUGE F1")
+    print(f"\n{args.recipe}: {minutes:.0f} minutes in all; {split_name} ({len(scored_rows)} pairs), character ROUGE F1")
     print(f"{'system':<36} {'R-1':>6} {'R-2':>6} {'R-L':>6} {'distinct':>8}")
     for system, scores in ((recipe.label, shown), *baselines.items()):
         print(f"{system:<36} {scores.get('rouge1', float('nan')):>6.1f} {scores.get('rouge2', float('nan')):>6.1f} "

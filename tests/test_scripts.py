@@ -757,3 +757,14 @@ def test_a_sectioned_document_is_summarized_section_by_section_in_one_batched_ca
     expected = summarizer.tokenizer.decode(summarizer.model.generate(
         **summarizer.tokenizer(short_evening, return_tensors="pt"), **options)[0], skip_special_tokens=True)
     assert whole == expected
+
+
+def test_rouge_is_scored_against_the_summaries_as_written_not_the_cut_labels(trained):
+    """The labels stop at --max_target_length and hold [UNK] for characters outside the
+    vocabulary; the reported ROUGE must be the one of the written references, which
+    generated_predictions.jsonl holds beside each prediction."""
+    results = json.loads((trained / "all_results.json").read_text())
+    records = [json.loads(line) for line in (trained / "generated_predictions.jsonl").read_text().splitlines()]
+    written = rouge_scores([r["prediction"] for r in records], [r["reference"] for r in records])
+    assert results["predict_rougeL"] == pytest.approx(written["rougeL"], abs=1e-9)
+    assert results["predict_rouge1"] == pytest.approx(written["rouge1"], abs=1e-9)

@@ -31,6 +31,17 @@ from tokenization.build_vocab import read_jsonl  # noqa: E402
 DATA = ROOT.parent / "shared" / "data" / "xwlb"
 
 
+def how_it_was_trained(folder: Path) -> dict | None:
+    """Steps, minutes and machine of the recipe run that made the folder (its recipe_results.json,
+    which `make reference-model` ships with it), so one JSON holds a results row whole."""
+    path = folder / "recipe_results.json"
+    if not path.is_file():
+        return None
+    run = json.loads(path.read_text(encoding="utf-8"))
+    return {"train_steps": run.get("train_steps"), "minutes_training": run.get("minutes_training"),
+            "machine": run.get("machine"), "recipe": run.get("recipe")}
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=None, help="default: the shipped reference model")
@@ -61,7 +72,8 @@ def main(argv: list[str] | None = None) -> dict:
               "reformer_zh": ours, "first_sentence": first, "most_repeated_output": most_repeated,
               "most_repeated_times": times, "seconds_per_story": round(seconds / len(rows), 4),
               "batch_size": args.batch_size, "generation": "the folder's generation_config.json",
-              "command": "python benchmarks/shipped_model.py " + " ".join(argv if argv is not None else sys.argv[1:])}
+              "command": "python benchmarks/shipped_model.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+              "training": how_it_was_trained(Path(model))}
     print(f"{args.split} ({len(rows)} stories), character ROUGE F1; {result['machine']['cpu']}")
     for name, scores in (("shipped reformer-zh", ours), ("first sentence", first)):
         print(f"  {name:<20} R-1 {scores['rouge1']:5.1f}  R-2 {scores['rouge2']:5.1f}  R-L {scores['rougeL']:5.1f}  "

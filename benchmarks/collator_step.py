@@ -1,7 +1,7 @@
 """LCSTS training step with transformers' `DataCollatorForSeq2Seq` (labels padded to the encoder's
 chunk multiple, no decoder mask: what scripts/train.py used) and with `ReformerZhSeq2SeqCollator`
 (labels to a multiple of 8, `decoder_attention_mask`), on the model scripts/train.py builds by
-default (`small`, a character tokenizer built from the training file as in the README's LCSTS run).
+default (`small`, a character tokenizer built from the training file as in docs/training.md's LCSTS run).
 
 The two collators take turns on the same batches of `--batch_size` pairs in one process, so a
 busier stretch of the machine hits both alike; forward + loss + backward, median of the timed steps.

@@ -20,13 +20,21 @@ from pathlib import Path
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", help="LABEL=FOLDER, the first is the reference")
+    parser.add_argument("--rescored", action="append", default=[], metavar="LABEL=FOLDER",
+                        help="take LABEL's validation scores from FOLDER/eval_results.json: its checkpoint scored "
+                             "again by `scripts/train.py --model_name_or_path RUN --do_eval` (ROUGE before "
+                             "2026-12-06 compared with references cut at the target length)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
+    rescored = dict(item.partition("=")[::2] for item in args.rescored)
     rows = {}
     for item in args.runs:
         label, _, folder = item.partition("=")
         results = json.loads((Path(folder) / "recipe_results.json").read_text(encoding="utf-8"))
         validation = results["validation"]
+        if label in rescored:
+            again = json.loads((Path(rescored[label]) / "eval_results.json").read_text(encoding="utf-8"))
+            validation = {key[len("eval_"):]: value for key, value in again.items() if key.startswith("eval_")}
         command = results["train_command"]
         rows[label] = {"train_steps": results["train_steps"], "minutes_training": results["minutes_training"],
                        "steps_per_minute": round(results["train_steps"] / results["minutes_training"], 1),
@@ -35,7 +43,8 @@ def main(argv: list[str] | None = None) -> dict:
                        "validation_rouge2": round(validation["rouge2"], 2),
                        "validation_distinct_share": round(validation["distinct_share"], 4),
                        "validation_samples": validation.get("samples"),
-                       "machine": results.get("machine"), "train_command": command}
+                       "machine": results.get("machine"), "train_command": command,
+                       "validation_rescored_from": rescored.get(label)}
     first = next(iter(rows.values()))
     print(f"{'run':<36} {'steps':>6} {'steps/min':>9} {'speed':>6} {'val R-1':>8} {'R-2':>6} {'R-L':>6} {'distinct':>8}")
     for label, row in rows.items():

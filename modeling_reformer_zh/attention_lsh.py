@@ -266,14 +266,8 @@ def lsh_attention(
 
     query_positions = sorted_positions.view(batch_size, num_heads, num_hashes, num_chunks, chunk_length)
     key_positions = look_around_positions(query_positions, num_chunks_before, num_chunks_after, -1)
-    allowed = key_positions >= 0  # neighbours past the edges do not exist
-    if key_mask is not None:
-        sorted_mask = key_mask[:, None, None, :].expand(-1, num_heads, num_hashes, -1).gather(3, sorted_positions)
-        sorted_mask = sorted_mask.view(batch_size, num_heads, num_hashes, num_chunks, chunk_length)
-        allowed = allowed & look_around_positions(sorted_mask, num_chunks_before, num_chunks_after, False)
-    allowed = allowed[..., None, :]  # [b, h, n, C, 1, w]
-    if causal:
-        allowed = allowed & (key_positions[..., None, :] <= query_positions[..., :, None])
+    allowed = allowed_keys(query_positions, key_positions, sorted_positions, key_mask, causal,
+                           num_chunks_before, num_chunks_after)
     self_mask = key_positions[..., None, :] == query_positions[..., :, None]
     multiplicity = None
     if num_hashes > 1:
@@ -297,10 +291,29 @@ def lsh_attention(
     )
     output = output.view(batch_size, num_heads, num_hashes, seq_length, head_size)
     log_normalizer = log_normalizer.view(batch_size, num_heads, num_hashes, seq_length)
-    output = take_rows(output, unsort_index)
-    log_normalizer = log_normalizer.gather(3, unsort_index)
-    # Round r attended with normaliser Z_r (duplicates discounted); its share of the union is
-    # Z_r / sum(Z) (paper, eq. 4-6 and appendix A).
+    return combine_rounds(take_rows(output, unsort_index), log_normalizer.gather(3, unsort_index))
+
+
+def allowed_keys(query_positions: Tensor, key_positions: Tensor, sorted_positions: Tensor, key_mask: Tensor | None,
+                 causal: bool, num_chunks_before: int, num_chunks_after: int) -> Tensor:
+    """[b, h, n, C, c, w]-broadcastable mask of the keys each sorted query may attend: neighbours
+    that exist (not past the edges), are real tokens, and, when causal, do not come later."""
+    batch_size, num_heads, num_hashes, num_chunks, chunk_length = query_positions.shape
+    allowed = key_positions >= 0  # neighbours past the edges do not exist
+    if key_mask is not None:
+        sorted_mask = key_mask[:, None, None, :].expand(-1, num_heads, num_hashes, -1).gather(3, sorted_positions)
+        sorted_mask = sorted_mask.view(batch_size, num_heads, num_hashes, num_chunks, chunk_length)
+        allowed = allowed & look_around_positions(sorted_mask, num_chunks_before, num_chunks_after, False)
+    allowed = allowed[..., None, :]  # [b, h, n, C, 1, w]
+    if causal:
+        allowed = allowed & (key_positions[..., None, :] <= query_positions[..., :, None])
+    return allowed
+
+
+def combine_rounds(output: Tensor, log_normalizer: Tensor) -> Tensor:
+    """[b, h, n, s, d] per-round outputs in token order and their [b, h, n, s] log normalisers ->
+    [b, h, s, d]. Round r attended with normaliser Z_r (duplicates discounted); its share of the
+    union is Z_r / sum(Z) (paper, eq. 4-6 and appendix A)."""
     round_weights = torch.softmax(log_normalizer, dim=2)
     return (output * round_weights[..., None]).sum(dim=2)
 

@@ -265,11 +265,12 @@ class ReformerZhConfig(PretrainedConfig):
 
     def validate_reformer_zh(self) -> None:
         """Fail early, naming the field, its value and the fix."""
+        self.check_field_values()
+        self.check_layers_and_memory()
+        self.check_hashing_positions_and_tokens()
 
-        def require(condition: bool, message: str) -> None:
-            if not condition:
-                raise ValueError(message)
-
+    def check_field_values(self) -> None:
+        """Each scalar field has a value of its type and range."""
         for field in (
             "vocab_size",
             "hidden_size",
@@ -329,6 +330,8 @@ class ReformerZhConfig(PretrainedConfig):
             f"{sorted(k for k in ACT2FN if isinstance(k, str))[:12]}...",
         )
 
+    def check_layers_and_memory(self) -> None:
+        """The per-layer attention kinds, the head combination and the memory family fit together."""
         for field in ("encoder_attn_layers", "decoder_attn_layers"):
             layers = getattr(self, field)
             require(
@@ -374,6 +377,8 @@ class ReformerZhConfig(PretrainedConfig):
             f"`pkm_dim_key` ({self.pkm_dim_key}) must be even: the query is split in two halves, one per sub-key table.",
         )
 
+    def check_hashing_positions_and_tokens(self) -> None:
+        """Bucket counts, axial positions and special token ids are consistent with the sizes."""
         if self.num_buckets is not None:
             factors = self.num_buckets if isinstance(self.num_buckets, (list, tuple)) else [self.num_buckets]
             require(
@@ -416,6 +421,11 @@ class ReformerZhConfig(PretrainedConfig):
             self.tie_word_embeddings,
             "`tie_word_embeddings=False` is not supported: the LM head shares the token embedding.",
         )
+
+
+def require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
 
 
 def suggest_axial_shape(max_position_embeddings: int) -> list[int]:

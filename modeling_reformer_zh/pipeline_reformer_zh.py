@@ -95,7 +95,11 @@ class SummarizationPipeline(Pipeline):
     generation pipelines do (`_pipeline_calls_generate`); `assistant_model` (and
     `assistant_tokenizer`) as a model object or, at construction, a repo id; `truncation` (default True): an input
     longer than the model's positions is cut to `max_position_embeddings` tokens with a warning,
-    with `truncation=False` it raises instead; `batch_size` batches inputs. `config.prefix` (what
+    with `truncation=False` it raises instead; `max_input_tokens` reads at most that many tokens
+    of each input, without a warning (a model trained on the first 256 tokens of its documents can
+    be read as it trained; the default is the checkpoint's
+    `config.task_specific_params["summarization"]["max_input_tokens"]` where it sets one);
+    `batch_size` batches inputs. `config.prefix` (what
     `scripts/train.py --source_prefix` trained with) is put before every input. Unless the call
     or the model's generation config sets `min_new_tokens` or `min_length`, a summary has at
     least one token.
@@ -104,27 +108,38 @@ class SummarizationPipeline(Pipeline):
     _pipeline_calls_generate = True
     _documents_checked = False  # True while a call's string or list has been checked as a whole
 
-    def _sanitize_parameters(self, truncation: bool | None = None, clean_up_tokenization_spaces=None, **kwargs: Any):
+    def _sanitize_parameters(self, truncation: bool | None = None, clean_up_tokenization_spaces=None,
+                             max_input_tokens: int | None = None, **kwargs: Any):
         preprocess_parameters = {}
         if truncation is not None:
             preprocess_parameters["truncation"] = truncation
+        if max_input_tokens is not None:
+            if isinstance(max_input_tokens, bool) or not isinstance(max_input_tokens, int) or max_input_tokens < 1:
+                raise ValueError(f"max_input_tokens must be a positive integer, got {max_input_tokens!r}.")
+            preprocess_parameters["max_input_tokens"] = max_input_tokens
         valid = generate_option_names(self.model)
         unknown = sorted(set(kwargs) - valid)
         if unknown:
-            near = difflib.get_close_matches(unknown[0], sorted(valid), n=1)
+            near = difflib.get_close_matches(unknown[0], sorted(valid | {"truncation", "max_input_tokens"}), n=1)
             hint = f"; did you mean {near[0]!r}?" if near else "."
             raise TypeError(f"unexpected argument {unknown[0]!r} for the summarization pipeline{hint} It takes "
-                            "generate() options (GenerationConfig fields), truncation and batch_size.")
+                            "generate() options (GenerationConfig fields), truncation, max_input_tokens and "
+                            "batch_size.")
         return preprocess_parameters, dict(kwargs), {}
 
-    def preprocess(self, text: str, truncation: bool = True) -> dict:
+    def preprocess(self, text: str, truncation: bool = True, max_input_tokens: int | None = None) -> dict:
         # __call__ has checked a string or list already, with indices; a generator or dataset is checked here
         check_documents([text], warn=not self._documents_checked)
+        if max_input_tokens is None:  # the checkpoint's own choice, where it made one (the shipped model: 256)
+            max_input_tokens = summarization_defaults(self.model.config).get("max_input_tokens")
         text = (self.prefix or "") + text
         # an LED baseline (benchmarks/decoding.py) names its encoder's positions apart from its decoder's
         max_tokens = getattr(self.model.config, "max_encoder_position_embeddings", None) or \
             self.model.config.max_position_embeddings
-        encoded = self.tokenizer(text, return_tensors="pt")
+        if max_input_tokens is not None and max_input_tokens < max_tokens:  # asked for: no warning
+            encoded = self.tokenizer(text, return_tensors="pt", truncation=True, max_length=max_input_tokens)
+        else:
+            encoded = self.tokenizer(text, return_tensors="pt")
         length = encoded["input_ids"].shape[1]
         if length > max_tokens:
             if not truncation:
@@ -214,6 +229,13 @@ class SummarizationPipeline(Pipeline):
             segments[owner].append(output[0]["summary_text"])
         return [[{"summary_text": join_segments(parts) if sections else parts[0]}]
                 for sections, parts in zip(plans, segments)]
+
+
+def summarization_defaults(config) -> dict:
+    """What a checkpoint asks of this pipeline, in transformers' place for task defaults:
+    `config.task_specific_params["summarization"]` (for example `{"max_input_tokens": 256}`: read
+    the first 256 tokens, as the model trained)."""
+    return dict((getattr(config, "task_specific_params", None) or {}).get("summarization") or {})
 
 
 def generate_option_names(model) -> set[str]:

@@ -40,6 +40,14 @@ def test_a_checkpoint_ships_as_a_small_folder_that_loads_without_the_project(tra
     assert "(float32, documents cut to 256 tokens) | 50.0 | 40.0 | 47.5 | 97.0% |" in card
     assert "first sentence (rule) | 42.6" in card and "no commercial use" in card and "Test CPU" in card
     assert not (out / "training_args.bin").exists() and reference_model.folder_megabytes(out) < 25
+    # the pipeline reads the 256 tokens the model trained on unless a call asks for more
+    assert config["task_specific_params"]["summarization"]["max_input_tokens"] == 256
+    from transformers import pipeline
+
+    summarizer = pipeline("summarization", model=str(out), trust_remote_code=True)
+    long = "医院开设夜间儿科门诊。" * 60  # 660 tokens and [EOS]
+    assert summarizer.preprocess(long)["input_ids"].shape[1] == 256
+    assert summarizer.preprocess(long, max_input_tokens=1000)["input_ids"].shape[1] == 661
 
 
 def test_a_missing_reference_model_says_what_to_do(monkeypatch, tmp_path):

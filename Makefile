@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: jemalloc install test test-deepspeed demo demo-train reference-model bench clean lcsts xwlb-story xwlb-program xwlb-story-bart xwlb-program-bart xwlb-story-led xwlb-program-led
+.PHONY: jemalloc install test test-deepspeed test-browser serve demo demo-train reference-model bench clean lcsts xwlb-story xwlb-program xwlb-story-bart xwlb-program-bart xwlb-story-led xwlb-program-led
 
 # jemalloc (reformer_zh/allocator.py: scripts/train.py re-executes under it when installed) trains
 # long inputs 2.4x faster than glibc as it comes. Installed where apt-get runs as root; anywhere
@@ -41,6 +41,21 @@ test-deepspeed: install
 	$(DS_VENV)/bin/python -m pip install -q wheel "setuptools>=77"
 	DS_BUILD_OPS=0 $(DS_VENV)/bin/python -m pip install -q --no-build-isolation "deepspeed>=0.19"
 	$(DS_VENV)/bin/python -m pytest -q tests/test_sharding.py
+
+# The page of reformer-zh-serve in a real headless Chromium (tests/test_serve_browser.py; `make
+# test` skips it where no browser is installed): Debian's chromium and chromium-driver where
+# apt-get runs as root (and a Chinese font for the screenshot), selenium from PyPI. The screenshot lands in
+# outputs/serve_page.png (the README shows docs/serve_page.png, a copy of one).
+test-browser: install
+	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || \
+		(apt-get install -y -q chromium chromium-driver fonts-wqy-microhei >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && \
+		apt-get install -y -q chromium chromium-driver fonts-wqy-microhei >/dev/null 2>&1)) || echo "could not install chromium (needs apt-get as root)"
+	$(PY) -c "import selenium" 2>/dev/null || $(PY) -m pip install -q "selenium>=4.20"
+	mkdir -p outputs && SERVE_SCREENSHOT=outputs/serve_page.png $(PY) -m pytest -q -rs tests/test_serve_browser.py
+
+# the page that shows where each summary character came from, with the shipped model
+serve: install
+	$(VENV)/bin/reformer-zh-serve
 
 # summarizes with the model that ships in reformer_zh/reference_model/ (nothing is trained)
 demo: install

@@ -56,3 +56,8 @@ def build_tokenizer() -> None:
 def baselines() -> None:
     """reformer-zh-baselines: score the extractive baselines on data files."""
     run("baselines")
+
+
+def serve() -> None:
+    """reformer-zh-serve: a local page that summarizes and shows where each summary character came from."""
+    run("serve")

@@ -67,6 +67,9 @@ def main(argv: list[str] | None = None) -> list[str]:
     parser.add_argument("--min_new_tokens", type=int, default=None)
     parser.add_argument("--batch_size", type=int, default=1)
     parser.add_argument("--no_truncation", action="store_true", help="fail on inputs longer than the model's positions")
+    parser.add_argument("--explain", action="store_true",
+                        help="print each summary with the characters it copied from the document in [brackets] "
+                             "(copy attention's own account; the document is read whole, not by section)")
     parser.add_argument("--no_split_sections", action="store_true",
                         help="summarize a document made of sections (blank-line blocks) whole, instead of one "
                              "segment per section joined with '；' (for a model trained on whole documents)")
@@ -94,6 +97,8 @@ def main(argv: list[str] | None = None) -> list[str]:
     generate = dict(num_beams=args.num_beams, max_new_tokens=args.max_new_tokens)
     if args.min_new_tokens is not None:
         generate["min_new_tokens"] = args.min_new_tokens
+    if args.explain:
+        return explain_documents(summarizer, texts, generate, truncation=not args.no_truncation)
     summaries = []
     # a file is summarized a few batches at a time, so that the bar moves
     step = max(1, args.batch_size) * 8
@@ -115,6 +120,21 @@ def main(argv: list[str] | None = None) -> list[str]:
         for summary in summaries:
             print(summary)
     return summaries
+
+
+def explain_documents(summarizer, texts: list[str], generate: dict, truncation: bool) -> list[str]:
+    """--explain: each summary printed with its copied runs in [brackets] (reformer_zh/attribution.py)."""
+    from reformer_zh.attribution import explain
+
+    marked = []
+    positions = summarizer.model.config.max_position_embeddings
+    for text in texts:
+        if not truncation and len(summarizer.tokenizer.tokenize(text)) + 1 > positions:
+            raise ValueError(f"a document is longer than the model's {positions} positions (--no_truncation)")
+        result = explain(summarizer.model, summarizer.tokenizer, text, **generate)
+        marked.append(result.marked())
+        print(marked[-1])
+    return marked
 
 
 if __name__ == "__main__":

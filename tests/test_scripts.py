@@ -768,3 +768,39 @@ def test_rouge_is_scored_against_the_summaries_as_written_not_the_cut_labels(tra
     written = rouge_scores([r["prediction"] for r in records], [r["reference"] for r in records])
     assert results["predict_rougeL"] == pytest.approx(written["rougeL"], abs=1e-9)
     assert results["predict_rouge1"] == pytest.approx(written["rouge1"], abs=1e-9)
+
+
+def test_max_input_tokens_reads_the_first_tokens_as_training_did_without_a_warning(trained, caplog):
+    """max_input_tokens=N summarizes exactly what generate() writes for the first N tokens; a
+    value that is not a positive integer is refused, and a typo names it."""
+    from transformers import AutoModelForSeq2SeqLM, pipeline
+
+    summarizer = pipeline("summarization", model=str(trained), trust_remote_code=True)
+    model = AutoModelForSeq2SeqLM.from_pretrained(trained).eval()
+    row = json.loads((ROOT / "reformer_zh" / "sample" / "validation.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    document = row["document"]
+    assert len(summarizer.tokenizer(document)["input_ids"]) > 40  # else nothing is cut
+    cut = summarizer.tokenizer(document, max_length=40, truncation=True, return_tensors="pt")
+    with torch.no_grad():
+        expected = summarizer.tokenizer.decode(model.generate(**cut, max_new_tokens=6, num_beams=1)[0],
+                                               skip_special_tokens=True)
+    assert summarizer.preprocess(document, max_input_tokens=40)["input_ids"].shape[1] == 40
+    with caplog.at_level("WARNING"):
+        read_40 = summarizer(document, max_input_tokens=40, max_new_tokens=6, num_beams=1)[0]["summary_text"]
+    assert read_40 == expected and "truncated" not in caplog.text
+    for bad in (0, -3, 2.5, True, "256"):
+        with pytest.raises(ValueError, match="max_input_tokens must be a positive integer"):
+            summarizer(document, max_input_tokens=bad)
+    with pytest.raises(TypeError, match="did you mean 'max_input_tokens'"):
+        summarizer(document, max_input_token=40)
+
+
+def test_explain_marks_copied_runs_of_the_same_summary_the_command_writes(trained, capsys):
+    """--explain prints the summary the command writes, with brackets around copied runs only."""
+    document = json.loads((ROOT / "reformer_zh" / "sample" / "validation.jsonl").read_text(encoding="utf-8")
+                          .splitlines()[0])["document"]
+    flags = ["--model", str(trained), "--num_beams", "2", "--max_new_tokens", "8", "--no_split_sections"]
+    plain = summarize.main(flags + [document])
+    marked = summarize.main(flags + ["--explain", document])
+    assert [m.replace("[", "").replace("]", "") for m in marked] == plain
+    assert capsys.readouterr().out.splitlines()[-1] == marked[0]

@@ -1,0 +1,139 @@
+"""Where each summary character came from: the copy attention's own account of a summary.
+
+A copy-attention model writes every token from a mixture (modeling_reformer_zh/copy_attention.py):
+
+    P(w) = p_t * softmax(z_t)(w) + (1 - p_t) * sum over source positions i holding w of a_t,i
+
+so for each written token the share of its probability that came from pointing at the source,
+(1 - p_t) * sum_i a_t,i / P(w), and the source position it pointed at most, argmax over the
+positions holding w of a_t,i, are read off exactly from one teacher-forced pass over the summary
+the model wrote. `explain()` returns them per summary character with the character span of the
+source token in the document as the tokenizer normalised it (NFKC, whitespace collapsed: the
+text the model read), which the page of `reformer-zh-serve` and `reformer-zh-summarize
+--explain` show.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+LINE_BREAK = "[NL]"
+CONTINUATION = "##"
+
+
+@dataclass
+class SummaryToken:
+    text: str  # as it appears in the summary
+    copy_share: float  # share of the token's probability that came from pointing at the source
+    source_span: tuple[int, int] | None  # [start, end) in Explanation.source of the token it pointed at most
+
+
+@dataclass
+class Explanation:
+    source: str  # the document as the tokenizer normalised it: what the model read
+    summary: str
+    tokens: list[SummaryToken] = field(default_factory=list)
+
+    def copied(self, threshold: float = 0.5) -> list[SummaryToken]:
+        """The tokens written mostly by copying (copy share above `threshold`)."""
+        return [token for token in self.tokens if token.copy_share > threshold and token.source_span]
+
+    def marked(self, threshold: float = 0.5) -> str:
+        """The summary with each run of copied tokens in [brackets] (what `--explain` prints)."""
+        out, inside = "", False
+        for token in self.tokens:
+            copied = token.copy_share > threshold and token.source_span is not None
+            if copied != inside:
+                out += "[" if copied else "]"
+                inside = copied
+            out += token.text
+        return out + ("]" if inside else "")
+
+
+def token_spans(tokens: list[str], text: str) -> list[tuple[int, int] | None]:
+    """The [start, end) of each token string in `text`, matched in order (the tokenizer's
+    tokens are pieces of its normalised text; `##` continuations and `[NL]` line breaks are
+    mapped back to what they stand for). A token not found where expected gets None."""
+    spans: list[tuple[int, int] | None] = []
+    cursor = 0
+    for token in tokens:
+        piece = "\n" if token == LINE_BREAK else token
+        if piece.startswith(CONTINUATION) and len(piece) > len(CONTINUATION):
+            piece = piece[len(CONTINUATION):]
+        while cursor < len(text) and text[cursor] == " " and piece != " ":
+            cursor += 1
+        if text.startswith(piece, cursor):
+            spans.append((cursor, cursor + len(piece)))
+            cursor += len(piece)
+        else:
+            spans.append(None)
+    return spans
+
+
+def copy_account(model, input_ids: torch.Tensor, summary_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """For one document [1, S] and the summary the model wrote [1, T] (starting with the decoder
+    start token): per written token (T - 1 of them), the copy share of its probability and the
+    source position it pointed at most among those holding it (-1 where none holds it)."""
+    copy = getattr(model, "copy_attention", None) or getattr(getattr(model, "model", None), "copy_attention", None)
+    if copy is None:
+        raise ValueError("this model has no copy attention (config.copy_attention=False): its summary cannot be "
+                         "traced back to source positions.")
+    seen: dict = {}
+
+    def keep_inputs(module, args, kwargs):
+        names = ("decoder_hidden_states", "vocab_logits", "encoder_hidden_states", "source_ids",
+                 "encoder_attention_mask")
+        seen.update(zip(names, args))
+        seen.update({k: v for k, v in kwargs.items() if k in names})
+
+    hook = copy.register_forward_pre_hook(keep_inputs, with_kwargs=True)
+    try:
+        with torch.no_grad():
+            log_probs = model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
+                              decoder_input_ids=summary_ids[:, :-1]).logits.float()
+            key, value = copy.encoder_keys_values(seen["encoder_hidden_states"])
+            allowed = torch.ones_like(seen["source_ids"], dtype=torch.bool)[:, None, :]
+            pointer, gate_logit = copy.pointer_and_gate(seen["decoder_hidden_states"], key, value, allowed)
+    finally:
+        hook.remove()
+    written = summary_ids[0, 1:]  # the token chosen at each step
+    holds = seen["source_ids"][0][None, :] == written[:, None]  # [T - 1, S]
+    pointed = pointer[0] * holds
+    copy_mass = torch.sigmoid(-gate_logit[0, :, 0]) * pointed.sum(-1)
+    total = log_probs[0].gather(-1, written[:, None])[:, 0].exp()
+    share = (copy_mass / total.clamp_min(1e-30)).clamp(0, 1)
+    position = torch.where(holds.any(-1), pointed.argmax(-1), torch.full_like(written, -1))
+    return share, position
+
+
+def explain(model, tokenizer, document: str, max_input_tokens: int | None = None, **generate_kwargs) -> Explanation:
+    """Summarize `document` with `model.generate(**generate_kwargs)` and account for every
+    summary token: its copy share and the source span it copied from (see the module docstring).
+    The document is read as the pipeline reads it (after the checkpoint's `config.prefix`, cut to
+    its positions or to `max_input_tokens`)."""
+    document = (getattr(model.config, "prefix", None) or "") + document  # what the pipeline feeds the model
+    source_tokens = tokenizer.tokenize(document)
+    limit = min(max_input_tokens or model.config.max_position_embeddings, model.config.max_position_embeddings) - 1
+    source_tokens = source_tokens[:limit]  # room for the [EOS] the tokenizer appends
+    input_ids = torch.tensor([tokenizer.build_inputs_with_special_tokens(
+        tokenizer.convert_tokens_to_ids(source_tokens))])
+    config = model.generation_config
+    if not ({"min_new_tokens", "min_length"} & generate_kwargs.keys() or config.min_new_tokens or config.min_length):
+        generate_kwargs["min_new_tokens"] = 1  # as the pipeline: a summary has at least one token
+    model.eval()
+    with torch.no_grad():
+        summary_ids = model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), **generate_kwargs)
+    share, position = copy_account(model, input_ids, summary_ids)
+    source = tokenizer.normalize(document)
+    spans = token_spans(source_tokens, source)
+    special = set(tokenizer.all_special_ids)
+    tokens = []
+    for step, token_id in enumerate(summary_ids[0, 1:].tolist()):
+        if token_id in special:
+            continue
+        index = int(position[step])
+        span = spans[index] if 0 <= index < len(spans) else None
+        tokens.append(SummaryToken(text=tokenizer.decode([token_id]), copy_share=float(share[step]), source_span=span))
+    return Explanation(source=source, summary=tokenizer.decode(summary_ids[0], skip_special_tokens=True), tokens=tokens)

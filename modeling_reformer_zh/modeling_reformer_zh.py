@@ -28,7 +28,7 @@ from .attention_lsh import LSHRouting, ReformerZhLSHSelfAttention
 from .cache_reformer_zh import OUTPUT_CACHE_FIELD, new_generation_cache
 from .configuration_reformer_zh import ReformerZhConfig
 from .copy_attention import ReformerZhCopyAttention
-from .embeddings import ReformerZhAxialPositionEmbeddings, ReformerZhEmbeddings
+from .embeddings import ReformerZhAxialPositionEmbeddings, ReformerZhEmbeddings, ReformerZhSectionEmbeddings
 from .attention_utils import PersistentMemory
 from .feed_forward import ReformerZhFeedForward, apply_in_chunks
 from .product_key_memory import ProductKeyMemory
@@ -217,6 +217,8 @@ class ReformerZhPreTrainedModel(PreTrainedModel):
             position_std = 1.0 if self.config.scale_embedding else std
             module.rows.normal_(mean=0.0, std=position_std)
             module.columns.normal_(mean=0.0, std=position_std)
+        elif isinstance(module, ReformerZhSectionEmbeddings):
+            module.table.zero_()  # a fine-tune that turns sections on starts from the same outputs
         elif isinstance(module, PersistentMemory):
             # like the keys and values a projection of the (layer-normed) hidden states gives
             module.keys.normal_(mean=0.0, std=1.0)
@@ -296,7 +298,8 @@ class ReformerZhStack(nn.Module):
         super().__init__()
         self.config = config
         self.embeddings = ReformerZhEmbeddings(
-            config, token_embeddings, random_offset=not is_decoder and config.encoder_position_offset_in_training
+            config, token_embeddings, random_offset=not is_decoder and config.encoder_position_offset_in_training,
+            sections=not is_decoder and config.section_embeddings > 0,
         )
         layer_class = ReformerZhDecoderLayer if is_decoder else ReformerZhEncoderLayer
         num_layers = len(config.decoder_attn_layers if is_decoder else config.encoder_attn_layers)

@@ -55,6 +55,8 @@ FINE_TUNE_OVERRIDES = (
     "num_buckets", "hash_seed", "lsh_attn_chunk_length", "lsh_num_chunks_before", "lsh_num_chunks_after",
     "local_attn_chunk_length", "local_num_chunks_before", "local_num_chunks_after", "chunk_size_feed_forward",
     "cross_attn_chunk_length", "max_position_embeddings", "encoder_position_offset_in_training",
+    # new rows that start at zero: the trained weights run the same function until they learn
+    "section_embeddings", "section_break_token_id",
 )
 
 
@@ -100,6 +102,7 @@ def load_model(model_args: ModelArguments, tokenizer):
         positions = overrides.pop("max_position_embeddings", None)
         for key, value in overrides.items():
             setattr(config, key, value)
+        fill_section_break(config, tokenizer)
         model = AutoModelForSeq2SeqLM.from_pretrained(model_args.model_name_or_path, config=config,
                                                       **hub_options(model_args))
         if positions is not None and positions != model.config.max_position_embeddings:
@@ -123,7 +126,23 @@ def load_model(model_args: ModelArguments, tokenizer):
     )
     for key in ("model_type", "architectures", "auto_map", "transformers_version", "_name_or_path"):
         values.pop(key, None)
+    if values.get("section_embeddings") and values.get("section_break_token_id") is None:
+        values["section_break_token_id"] = line_break_id(tokenizer)
     return AutoModelForSeq2SeqLM.from_config(config_class(**values))
+
+
+def line_break_id(tokenizer) -> int:
+    """The tokenizer's [NL], whose pair (a blank line) separates sections."""
+    token_id = tokenizer.convert_tokens_to_ids("[NL]")
+    if token_id is None or token_id == tokenizer.unk_token_id:
+        raise ValueError("section_embeddings need a tokenizer that keeps line breaks ([NL]); this one has none: "
+                         "build it with keep_line_breaks, or set section_break_token_id.")
+    return token_id
+
+
+def fill_section_break(config, tokenizer) -> None:
+    if getattr(config, "section_embeddings", 0) and config.section_break_token_id is None:
+        config.section_break_token_id = line_break_id(tokenizer)
 
 
 def load_led_with_more_positions(model_args: ModelArguments, config, overrides: dict):

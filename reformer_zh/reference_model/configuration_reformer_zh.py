@@ -119,6 +119,13 @@ class ReformerZhConfig(PretrainedConfig):
             lengths are trained too (windows of an evening, then the whole evening). Coverage is
             even in the middle of the table and falls off linearly over the first and last
             input-length positions. Evaluation and generation always start at 0.
+        section_embeddings (`int`, defaults to 0): sections the encoder can see (issue 35): with N > 0
+            every input position gets a learned row of its section's index (sections are separated
+            by two consecutive `section_break_token_id` tokens, a blank line; indices past N - 1
+            share the last row). The rows start at zero, so turning the option on for a fine-tune
+            starts from the same outputs. 0: off, no weights.
+        section_break_token_id (`int`, *optional*): the line-break token (`[NL]`) whose pair ends a
+            section; needed when `section_embeddings` > 0 (train.py fills it from the tokenizer).
         layer_norm_eps (`float`, defaults to 1e-12), initializer_range (`float`, defaults to 0.02).
         pad_token_id (`int`, defaults to 0), bos_token_id (`int`, defaults to 2),
         eos_token_id (`int`, defaults to 3), decoder_start_token_id (`int`, defaults to 2).
@@ -172,6 +179,8 @@ class ReformerZhConfig(PretrainedConfig):
         copy_attention_head_size: int | None = None,
         scale_embedding: bool = False,
         encoder_position_offset_in_training: bool = False,
+        section_embeddings: int = 0,
+        section_break_token_id: int | None = None,
         layer_norm_eps: float = 1e-12,
         initializer_range: float = 0.02,
         pad_token_id: int = 0,
@@ -223,6 +232,8 @@ class ReformerZhConfig(PretrainedConfig):
         self.copy_attention_head_size = copy_attention_head_size
         self.scale_embedding = scale_embedding
         self.encoder_position_offset_in_training = encoder_position_offset_in_training
+        self.section_embeddings = section_embeddings
+        self.section_break_token_id = section_break_token_id
         self.layer_norm_eps = layer_norm_eps
         self.initializer_range = initializer_range
         self.use_cache = use_cache
@@ -300,6 +311,7 @@ class ReformerZhConfig(PretrainedConfig):
             "full_attn_threshold",
             "chunk_size_feed_forward",
             "num_mem_kv",
+            "section_embeddings",
         ):
             value = getattr(self, field)
             require(
@@ -416,6 +428,12 @@ class ReformerZhConfig(PretrainedConfig):
             require(
                 all(isinstance(i, int) and 0 <= i < self.vocab_size for i in ids),
                 f"`{field}` ({value!r}) must be a token id in [0, vocab_size={self.vocab_size}).",
+            )
+        if self.section_embeddings:
+            require(
+                isinstance(self.section_break_token_id, int) and 0 <= self.section_break_token_id < self.vocab_size,
+                f"`section_embeddings` ({self.section_embeddings}) needs `section_break_token_id`, the line-break "
+                f"token id whose pair separates sections (the tokenizer's [NL]); got {self.section_break_token_id!r}.",
             )
         require(
             self.tie_word_embeddings,

@@ -58,10 +58,37 @@ class ReformerZhPositionEmbeddings(nn.Module):
             self.embedding = nn.Embedding.from_pretrained(torch.cat([old, extra]), freeze=False)
 
 
+def section_index(input_ids: Tensor, break_token_id: int, rows: int) -> Tensor:
+    """[b, s] -> [b, s] the section of every position: the number of section breaks (two
+    consecutive `break_token_id`, a blank line) that end before it, at most rows - 1. A break's
+    own two tokens belong to the section they close. (The tokenizer writes at most two line
+    breaks in a row.)"""
+    is_break = input_ids == break_token_id
+    ends = torch.zeros_like(is_break)
+    ends[:, 1:] = is_break[:, 1:] & is_break[:, :-1]
+    closed_before = ends.long().cumsum(dim=1) - ends.long()
+    return closed_before.clamp(max=rows - 1)
+
+
+class ReformerZhSectionEmbeddings(nn.Module):
+    """A learned row per section index (config `section_embeddings`), added to the encoder's
+    input; zero at initialisation (see `ReformerZhConfig`)."""
+
+    def __init__(self, config: ReformerZhConfig) -> None:
+        super().__init__()
+        self.rows = config.section_embeddings
+        self.break_token_id = config.section_break_token_id
+        self.table = nn.Parameter(torch.zeros(config.section_embeddings, config.hidden_size))
+
+    def forward(self, input_ids: Tensor) -> Tensor:
+        return self.table[section_index(input_ids, self.break_token_id, self.rows)]
+
+
 class ReformerZhEmbeddings(nn.Module):
     """Shared token embedding plus this stack's own position embedding, then dropout."""
 
-    def __init__(self, config: ReformerZhConfig, token_embeddings: nn.Embedding, random_offset: bool = False) -> None:
+    def __init__(self, config: ReformerZhConfig, token_embeddings: nn.Embedding, random_offset: bool = False,
+                 sections: bool = False) -> None:
         super().__init__()
         self.token_embeddings = token_embeddings
         # training-only: start at a random position so that rows beyond the training lengths learn
@@ -76,6 +103,8 @@ class ReformerZhEmbeddings(nn.Module):
         # with `scale_embedding` the tied table is drawn at std hidden^-0.5 (unit-scale logits) and
         # looked-up tokens are brought back to unit scale here, as BART's `embed_scale` does
         self.token_scale = config.hidden_size**0.5 if config.scale_embedding else 1.0
+        # the encoder's only: which section of a sectioned document each position is in
+        self.section_embeddings = ReformerZhSectionEmbeddings(config) if sections else None
 
     def forward(self, input_ids: Tensor | None = None, inputs_embeds: Tensor | None = None, past_length: int = 0) -> Tensor:
         if inputs_embeds is None:
@@ -92,4 +121,9 @@ class ReformerZhEmbeddings(nn.Module):
             start = int(torch.randint(self.max_positions - seq_length + 1, ()))
         position_ids = torch.arange(start, start + seq_length, device=inputs_embeds.device)
         hidden_states = inputs_embeds + self.position_embeddings(position_ids).to(inputs_embeds.dtype)
+        if self.section_embeddings is not None:
+            if input_ids is None:
+                raise ValueError("section_embeddings find sections in the token ids: pass `input_ids`, not "
+                                 "`inputs_embeds`.")
+            hidden_states = hidden_states + self.section_embeddings(input_ids).to(hidden_states.dtype)
         return nn.functional.dropout(hidden_states, p=self.dropout_p, training=self.training)

@@ -23,8 +23,13 @@ COLUMN_KEYS = {"R-1": "rouge1", "R-2": "rouge2", "R-L": "rougeL", "distinct": "d
 
 def results_table(text: str) -> tuple[list[str], list[list[str]]]:
     """The header and rows of the first table under '## Results'."""
-    section = text.split("\n## Results\n", 1)[1].split("\n## ", 1)[0]
-    lines = [line for line in section.splitlines() if line.startswith("|")]
+    section = text.split("\n## Results\n", 1)[1].split("\n## ", 1)[0].splitlines()
+    start = next(i for i, line in enumerate(section) if line.startswith("|"))
+    lines = []
+    for line in section[start:]:  # the first table only: its lines run until one that is not a row
+        if not line.startswith("|"):
+            break
+        lines.append(line)
     cells = [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in lines]
     return cells[0], cells[2:]  # cells[1] is the alignment row
 

@@ -108,25 +108,21 @@ def copy_account(model, input_ids: torch.Tensor, summary_ids: torch.Tensor) -> t
     return share, position
 
 
-def explain(model, tokenizer, document: str, max_input_tokens: int | None = None, **generate_kwargs) -> Explanation:
-    """Summarize `document` with `model.generate(**generate_kwargs)` and account for every
+def explain(summarizer, document: str, truncation: bool = True, max_input_tokens: int | None = None,
+            **generate_kwargs) -> Explanation:
+    """Summarize `document` with `summarizer` (the summarization pipeline) and account for every
     summary token: its copy share and the source span it copied from (see the module docstring).
-    The document is read as the pipeline reads it (after the checkpoint's `config.prefix`, cut to
-    its positions or to `max_input_tokens`)."""
-    document = (getattr(model.config, "prefix", None) or "") + document  # what the pipeline feeds the model
-    source_tokens = tokenizer.tokenize(document)
-    limit = min(max_input_tokens or model.config.max_position_embeddings, model.config.max_position_embeddings) - 1
-    source_tokens = source_tokens[:limit]  # room for the [EOS] the tokenizer appends
-    input_ids = torch.tensor([tokenizer.build_inputs_with_special_tokens(
-        tokenizer.convert_tokens_to_ids(source_tokens))])
-    config = model.generation_config
-    if not ({"min_new_tokens", "min_length"} & generate_kwargs.keys() or config.min_new_tokens or config.min_length):
-        generate_kwargs["min_new_tokens"] = 1  # as the pipeline: a summary has at least one token
-    model.eval()
-    with torch.no_grad():
-        summary_ids = model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), **generate_kwargs)
+    The document is read and summarized by the pipeline's own steps (its `config.prefix`, the
+    checkpoint's `max_input_tokens`, truncation, its generate defaults), so the summary is the one
+    the pipeline writes."""
+    model, tokenizer = summarizer.model, summarizer.tokenizer
+    inputs = summarizer.preprocess(document, truncation=truncation, max_input_tokens=max_input_tokens)
+    input_ids = inputs["input_ids"]
+    text = (summarizer.prefix or "") + document
+    source_tokens = tokenizer.tokenize(text)[: input_ids.shape[1] - 1]  # the strings of the tokens read ([EOS] last)
+    summary_ids = summarizer.forward(inputs, **generate_kwargs)["output_ids"][:1]
     share, position = copy_account(model, input_ids, summary_ids)
-    source = tokenizer.normalize(document)
+    source = tokenizer.normalize(text)
     spans = token_spans(source_tokens, source)
     special = set(tokenizer.all_special_ids)
     tokens = []

@@ -36,19 +36,17 @@ def summarize_with_sources(summarizer, document: str, **generate) -> dict:
     marked skipped), and per summarized section its segment with each token's copy share and
     source span. A document of one section is one section and one segment."""
     from modeling_reformer_zh.pipeline_reformer_zh import (check_documents, is_news_brief, join_segments,
-                                                           sections_of)
+                                                           sections_of, sections_to_summarize)
     from reformer_zh.attribution import explain
 
     check_documents([document])  # the pipeline's own errors and warnings for bad input
-    blocks = sections_of(document)
-    sectioned = len(blocks) >= 2 and not all(is_news_brief(block) for block in blocks)
-    if not sectioned:
-        blocks = [document]
+    sectioned = sections_to_summarize(document) is not None  # the pipeline's own decision
+    blocks = sections_of(document) if sectioned else [document]
     started = time.perf_counter()
     sections, segments = [], []
     for index, block in enumerate(blocks):
         skipped = sectioned and is_news_brief(block)
-        result = None if skipped else explain(summarizer.model, summarizer.tokenizer, block, **generate)
+        result = None if skipped else explain(summarizer, block, **generate)
         sections.append({"text": result.source if result else block, "skipped": skipped})
         if result is not None:
             segments.append({"section": index, "summary": result.summary,

@@ -127,12 +127,8 @@ def explain_documents(summarizer, texts: list[str], generate: dict, truncation: 
     from reformer_zh.attribution import explain
 
     marked = []
-    positions = summarizer.model.config.max_position_embeddings
     for text in texts:
-        if not truncation and len(summarizer.tokenizer.tokenize(text)) + 1 > positions:
-            raise ValueError(f"a document is longer than the model's {positions} positions (--no_truncation)")
-        result = explain(summarizer.model, summarizer.tokenizer, text, **generate)
-        marked.append(result.marked())
+        marked.append(explain(summarizer, text, truncation=truncation, **generate).marked())
         print(marked[-1])
     return marked
 

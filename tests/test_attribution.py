@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from modeling_reformer_zh import SummarizationPipeline
 from reformer_zh.attribution import explain, token_spans
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,7 +58,8 @@ def in_vocabulary_document(tokenizer, characters: int = 30) -> str:
 def test_a_copy_only_model_points_every_character_at_where_it_stands_in_the_source(tokenizer):
     model = tiny_copy_model(tokenizer, copy_only=True)
     document = in_vocabulary_document(tokenizer)
-    result = explain(model, tokenizer, document, max_new_tokens=12, num_beams=1, min_new_tokens=6)
+    result = explain(SummarizationPipeline(model=model, tokenizer=tokenizer), document, max_new_tokens=12, num_beams=1,
+                     min_new_tokens=6)
     assert len(result.tokens) >= 6
     once = {ch for ch in result.source if result.source.count(ch) == 1}
     for token in result.tokens:
@@ -99,4 +101,4 @@ def test_a_model_without_copy_attention_is_refused(tokenizer):
     model = tiny_copy_model(tokenizer, copy_only=False)
     model.copy_attention = None
     with pytest.raises(ValueError, match="no copy attention"):
-        explain(model, tokenizer, DOCUMENT, max_new_tokens=3)
+        explain(SummarizationPipeline(model=model, tokenizer=tokenizer), DOCUMENT, max_new_tokens=3)

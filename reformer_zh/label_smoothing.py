@@ -21,9 +21,10 @@ class LogProbabilityLabelSmoother(LabelSmoother):
             log_probs, labels = log_probs[..., :-1, :], labels[..., 1:]
         labels = labels.unsqueeze(-1) if labels.dim() == log_probs.dim() - 1 else labels
         padding = labels.eq(self.ignore_index)
-        negative = -log_probs
-        nll = negative.gather(dim=-1, index=labels.clamp_min(0)).masked_fill(padding, 0.0)
-        smoothed = negative.sum(dim=-1, keepdim=True, dtype=torch.float32).masked_fill(padding, 0.0)
+        # negated after the gather and the sum, on [b, t, 1]: negating the [b, t, V] log-probabilities
+        # first costs a pass over them each way
+        nll = -log_probs.gather(dim=-1, index=labels.clamp_min(0)).masked_fill(padding, 0.0)
+        smoothed = -log_probs.sum(dim=-1, keepdim=True, dtype=torch.float32).masked_fill(padding, 0.0)
         if num_items_in_batch is None:
             denominator = padding.numel() - padding.long().sum()
         else:

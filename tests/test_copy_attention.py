@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from modeling_reformer_zh import ReformerZhForConditionalGeneration
-from modeling_reformer_zh.copy_attention import log_mixture
+from modeling_reformer_zh.copy_attention import first_position_of_each_id, log_mixture
 from utils import ReformerZhModelTester, assert_close, cached_and_full_decoder_logits
 
 
@@ -60,22 +60,35 @@ def test_copy_mixture_equals_a_loop_reference():
 
 def test_the_log_space_mixture_and_its_gradients_equal_the_float64_probability_mixture():
     """Where nothing underflows, log_mixture is log(p softmax(z) + (1 - p) c) and so are its
-    gradients, zero copy entries included (a NaN there would poison every gradient)."""
+    gradients: zero copy entries included (a NaN there would poison every gradient), and a token
+    held by two source positions, whose pointer mass adds up and is counted once."""
     generator = torch.Generator().manual_seed(5)
     gate_logit = torch.randn(2, 3, 1, generator=generator, dtype=torch.float64, requires_grad=True)
     logits = (3 * torch.randn(2, 3, 11, generator=generator, dtype=torch.float64)).requires_grad_()
-    # five source positions holding tokens 0, 3, 3, 6, 9: most vocabulary entries get no copy mass
-    pointer = torch.randn(2, 3, 5, generator=generator, dtype=torch.float64).softmax(-1).requires_grad_()
-    index = torch.tensor([0, 3, 3, 6, 9]).expand(2, 3, 5)
+    # six source positions holding tokens 3, 0, 3, 6, 9, 3: most vocabulary entries get no copy mass
+    pointer = torch.randn(2, 3, 6, generator=generator, dtype=torch.float64).softmax(-1).requires_grad_()
+    source_ids = torch.tensor([[3, 0, 3, 6, 9, 3], [9, 9, 1, 2, 3, 4]])
     upstream = torch.randn(2, 3, 11, generator=generator, dtype=torch.float64)
-    gradients = []
-    for mixture in (lambda c: log_mixture(gate_logit, logits.log_softmax(-1), c),
-                    lambda c: (torch.sigmoid(gate_logit) * logits.softmax(-1) + torch.sigmoid(-gate_logit) * c).log()):
-        value = mixture(torch.zeros(2, 3, 11, dtype=torch.float64).scatter_add(-1, index, pointer))
-        gradients.append((value, *torch.autograd.grad((value * upstream).sum(), (gate_logit, logits, pointer))))
-    for ours, reference in zip(*gradients):
-        assert torch.isfinite(ours).all()
-        assert_close(ours, reference, atol=1e-10)
+    index = source_ids[:, None, :].expand(2, 3, 6)
+    dense_copy = torch.zeros(2, 3, 11, dtype=torch.float64).scatter_add(-1, index, pointer)
+    reference = (torch.sigmoid(gate_logit) * logits.softmax(-1) + torch.sigmoid(-gate_logit) * dense_copy).log()
+    value = log_mixture(gate_logit, logits.log_softmax(-1), pointer, source_ids, first_position_of_each_id(source_ids))
+    ours = (value, *torch.autograd.grad((value * upstream).sum(), (gate_logit, logits, pointer)))
+    expected = (reference, *torch.autograd.grad((reference * upstream).sum(), (gate_logit, logits, pointer)))
+    for mine, theirs in zip(ours, expected):
+        assert torch.isfinite(mine).all()
+        assert_close(mine, theirs, atol=1e-10)
+
+
+def test_each_source_position_points_at_the_first_position_holding_its_id():
+    source_ids = torch.tensor([[7, 5, 7, 0, 5, 7, 0], [1, 2, 3, 4, 5, 6, 7]])
+    assert first_position_of_each_id(source_ids).tolist() == [[0, 1, 0, 3, 1, 0, 3], [0, 1, 2, 3, 4, 5, 6]]
+    long = torch.randint(0, 50, (3, 4096), generator=torch.Generator().manual_seed(0))
+    first = first_position_of_each_id(long)
+    assert torch.equal(long.gather(-1, first), long)  # same id
+    assert (first <= torch.arange(4096)).all()
+    for b in range(3):  # and the first one
+        assert first[b].tolist() == [long[b].tolist().index(token) for token in long[b].tolist()]
 
 
 def test_the_log_space_mixture_keeps_tokens_whose_probability_underflows_float32():
@@ -84,8 +97,9 @@ def test_the_log_space_mixture_keeps_tokens_whose_probability_underflows_float32
     logits = torch.zeros(1, 1, 4)
     logits[..., 3] = -200.0
     logits.requires_grad_()
-    copy_probs = torch.tensor([[[0.5, 0.5, 0.0, 0.0]]])
-    value = log_mixture(torch.zeros(1, 1, 1), logits.log_softmax(-1), copy_probs)
+    source_ids = torch.tensor([[0, 1]])  # copy mass 0.5 on tokens 0 and 1, none on 2 and 3
+    value = log_mixture(torch.zeros(1, 1, 1), logits.log_softmax(-1), torch.tensor([[[0.5, 0.5]]]), source_ids,
+                        first_position_of_each_id(source_ids))
     expected = torch.log(torch.tensor(0.5)) - 200.0 - torch.log(torch.tensor(3.0))
     assert abs(value[0, 0, 3].item() - expected.item()) < 1e-3
     value[0, 0, 3].backward()

@@ -85,29 +85,59 @@ class ReformerZhCopyAttention(nn.Module):
             allowed = torch.ones_like(source_ids, dtype=torch.bool)[:, None, :]
         else:
             allowed = encoder_attention_mask.bool()[:, None, :]
+        # computed once for all chunks: which source position speaks for each token id
+        representative = first_position_of_each_id(source_ids)
         outputs = []
         for hidden_chunk, logits_chunk in zip(decoder_hidden_states.split(self.chunk_length, dim=1),
                                               vocab_logits.split(self.chunk_length, dim=1)):
             pointer, gate_logit = self.pointer_and_gate(hidden_chunk, key, value, allowed)
-            index = source_ids[:, None, :].expand(-1, pointer.shape[1], -1)
-            copy_probs = torch.zeros(logits_chunk.shape, dtype=pointer.dtype, device=pointer.device)
-            copy_probs = copy_probs.scatter_add_(-1, index, pointer)
-            outputs.append(log_mixture(gate_logit, logits_chunk.float().log_softmax(dim=-1), copy_probs))
+            outputs.append(log_mixture(gate_logit, logits_chunk.float().log_softmax(dim=-1), pointer, source_ids,
+                                       representative))
         return torch.cat(outputs, dim=1)
 
 
-def log_mixture(gate_logit: Tensor, vocab_log_probs: Tensor, copy_probs: Tensor) -> Tensor:
-    """log(p * exp(vocab_log_probs) + (1 - p) * copy_probs), p = sigmoid(gate_logit), in log space.
+def first_position_of_each_id(source_ids: Tensor) -> Tensor:
+    """[b, S] -> [b, S]: for every source position, the first position holding the same token id.
+
+    A sort per row, O(S log S): the pointer mass of all occurrences of a token is summed at its
+    first position without a [S, S] same-id matrix, which would not fit at 64K positions."""
+    sorted_ids, order = source_ids.sort(dim=-1, stable=True)
+    run_starts = torch.ones_like(sorted_ids, dtype=torch.bool)
+    run_starts[:, 1:] = sorted_ids[:, 1:] != sorted_ids[:, :-1]
+    sorted_positions = torch.arange(source_ids.shape[-1], device=source_ids.device).expand_as(sorted_ids)
+    # stable sort: a run's first sorted entry is its smallest position; cummax carries it along the run
+    run_start = torch.where(run_starts, sorted_positions, 0).cummax(dim=-1).values
+    return torch.empty_like(order).scatter_(-1, order, order.gather(-1, run_start))
+
+
+def log_mixture(gate_logit: Tensor, vocab_log_probs: Tensor, pointer: Tensor, source_ids: Tensor,
+                representative: Tensor) -> Tensor:
+    """log(p * exp(vocab_log_probs) + (1 - p) * copy), p = sigmoid(gate_logit), in log space, where
+    copy(w) is the pointer mass [b, t, S] of the source positions holding w (source_ids [b, S];
+    representative from `first_position_of_each_id`). Returns [b, t, V] float32.
 
     Summing probabilities and then taking the log loses every token whose probability
     underflows float32 (a clamp would then give it a made-up floor and a zero gradient);
     logaddexp of the two log terms is exact wherever either term is representable, and its
-    gradient is the true one. Vocabulary entries that no source position holds have copy
-    probability exactly 0: their copy term is -inf, which logaddexp takes as "absent" (its
-    gradient there is 0). The log is taken of 1 at those entries and masked afterwards, so the
-    backward never multiplies a zero gradient by 1/0."""
-    absent = copy_probs == 0
-    copy_log_probs = torch.where(absent, 1.0, copy_probs).log().masked_fill(absent, float("-inf"))
+    gradient is the true one.
+
+    Only the (at most S) token ids of the source have copy mass; every other entry is
+    log p + vocab_log_probs. So the logaddexp runs on [b, t, S] values gathered at the source ids
+    and is written over the dense [b, t, V] generate term, instead of a logaddexp over [b, t, V]
+    whose backward costs about ten passes over batch x target x vocabulary floats (a third of a
+    story training step, benchmarks/profile_step.py). The copy mass of an id is summed at its
+    first position; every occurrence then writes the same value, and only the first carries a
+    gradient, so duplicates are counted once. A position whose copy mass is 0 (padding, or a
+    pointer that underflowed) has copy term -inf: the log is taken of 1 there and masked
+    afterwards, so the backward never multiplies a zero gradient by 1/0."""
+    target_length = pointer.shape[1]
+    representative = representative[:, None, :].expand(-1, target_length, -1)
+    copy = torch.zeros_like(pointer).scatter_add_(-1, representative, pointer).gather(-1, representative)
+    absent = copy == 0
+    copy_log_probs = torch.where(absent, 1.0, copy).log().masked_fill(absent, float("-inf"))
+    index = source_ids[:, None, :].expand(-1, target_length, -1)
     generate = nn.functional.logsigmoid(gate_logit) + vocab_log_probs
-    copy = nn.functional.logsigmoid(-gate_logit) + copy_log_probs
-    return torch.logaddexp(generate, copy)
+    at_source = torch.logaddexp(generate.gather(-1, index), nn.functional.logsigmoid(-gate_logit) + copy_log_probs)
+    is_first = representative == torch.arange(representative.shape[-1], device=representative.device)
+    at_source = torch.where(is_first, at_source, at_source.detach())
+    return generate.scatter(-1, index, at_source)

@@ -126,6 +126,13 @@ class ReformerZhConfig(PretrainedConfig):
             starts from the same outputs. 0: off, no weights.
         section_break_token_id (`int`, *optional*): the line-break token (`[NL]`) whose pair ends a
             section; needed when `section_embeddings` > 0 (train.py fills it from the tokenizer).
+        summary_segment_embeddings (`int`, defaults to 0): the decoder's side of sections (issue 35):
+            with N > 0 every decoder position gets a learned row of the index of the summary
+            segment it writes, the number of `summary_separator_token_id` tokens ("；") written so far
+            (indices past N - 1 share the last row), so that the k-th segment can look for the k-th
+            section. Zero at the start, like `section_embeddings`. 0: off, no weights.
+        summary_separator_token_id (`int`, *optional*): the token that ends a summary segment ("；");
+            needed when `summary_segment_embeddings` > 0 (train.py fills it from the tokenizer).
         layer_norm_eps (`float`, defaults to 1e-12), initializer_range (`float`, defaults to 0.02).
         pad_token_id (`int`, defaults to 0), bos_token_id (`int`, defaults to 2),
         eos_token_id (`int`, defaults to 3), decoder_start_token_id (`int`, defaults to 2).
@@ -181,6 +188,8 @@ class ReformerZhConfig(PretrainedConfig):
         encoder_position_offset_in_training: bool = False,
         section_embeddings: int = 0,
         section_break_token_id: int | None = None,
+        summary_segment_embeddings: int = 0,
+        summary_separator_token_id: int | None = None,
         layer_norm_eps: float = 1e-12,
         initializer_range: float = 0.02,
         pad_token_id: int = 0,
@@ -234,6 +243,8 @@ class ReformerZhConfig(PretrainedConfig):
         self.encoder_position_offset_in_training = encoder_position_offset_in_training
         self.section_embeddings = section_embeddings
         self.section_break_token_id = section_break_token_id
+        self.summary_segment_embeddings = summary_segment_embeddings
+        self.summary_separator_token_id = summary_separator_token_id
         self.layer_norm_eps = layer_norm_eps
         self.initializer_range = initializer_range
         self.use_cache = use_cache
@@ -312,6 +323,7 @@ class ReformerZhConfig(PretrainedConfig):
             "chunk_size_feed_forward",
             "num_mem_kv",
             "section_embeddings",
+            "summary_segment_embeddings",
         ):
             value = getattr(self, field)
             require(
@@ -434,6 +446,12 @@ class ReformerZhConfig(PretrainedConfig):
                 isinstance(self.section_break_token_id, int) and 0 <= self.section_break_token_id < self.vocab_size,
                 f"`section_embeddings` ({self.section_embeddings}) needs `section_break_token_id`, the line-break "
                 f"token id whose pair separates sections (the tokenizer's [NL]); got {self.section_break_token_id!r}.",
+            )
+        if self.summary_segment_embeddings:
+            require(
+                isinstance(self.summary_separator_token_id, int) and 0 <= self.summary_separator_token_id < self.vocab_size,
+                f"`summary_segment_embeddings` ({self.summary_segment_embeddings}) needs `summary_separator_token_id`, "
+                f"the token id that ends a summary segment (the tokenizer's '；'); got {self.summary_separator_token_id!r}.",
             )
         require(
             self.tie_word_embeddings,

@@ -56,7 +56,7 @@ FINE_TUNE_OVERRIDES = (
     "local_attn_chunk_length", "local_num_chunks_before", "local_num_chunks_after", "chunk_size_feed_forward",
     "cross_attn_chunk_length", "max_position_embeddings", "encoder_position_offset_in_training",
     # new rows that start at zero: the trained weights run the same function until they learn
-    "section_embeddings", "section_break_token_id",
+    "section_embeddings", "section_break_token_id", "summary_segment_embeddings", "summary_separator_token_id",
 )
 
 
@@ -128,6 +128,8 @@ def load_model(model_args: ModelArguments, tokenizer):
         values.pop(key, None)
     if values.get("section_embeddings") and values.get("section_break_token_id") is None:
         values["section_break_token_id"] = line_break_id(tokenizer)
+    if values.get("summary_segment_embeddings") and values.get("summary_separator_token_id") is None:
+        values["summary_separator_token_id"] = summary_separator_id(tokenizer)
     return AutoModelForSeq2SeqLM.from_config(config_class(**values))
 
 
@@ -140,9 +142,21 @@ def line_break_id(tokenizer) -> int:
     return token_id
 
 
+def summary_separator_id(tokenizer) -> int:
+    """The tokenizer's "；", which ends a summary segment (the pipeline joins segments with it)."""
+    token_id = tokenizer.convert_tokens_to_ids("；")
+    if token_id is None or token_id == tokenizer.unk_token_id:
+        raise ValueError("summary_segment_embeddings need a tokenizer with the segment separator '；'; this one has "
+                         "none: build it from summaries that use it, or set summary_separator_token_id.")
+    return token_id
+
+
 def fill_section_break(config, tokenizer) -> None:
+    """The token ids that the section options read, from the tokenizer, where the config lacks them."""
     if getattr(config, "section_embeddings", 0) and config.section_break_token_id is None:
         config.section_break_token_id = line_break_id(tokenizer)
+    if getattr(config, "summary_segment_embeddings", 0) and config.summary_separator_token_id is None:
+        config.summary_separator_token_id = summary_separator_id(tokenizer)
 
 
 def load_led_with_more_positions(model_args: ModelArguments, config, overrides: dict):

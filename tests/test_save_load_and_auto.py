@@ -64,7 +64,8 @@ NON_DEFAULT_ARGUMENTS = dict(
     pkm_layers=[1], decoder_pkm_layers=[0], pkm_mode="add", pkm_num_keys=16, pkm_topk=4, pkm_heads=2,
     pkm_dim_key=32, pkm_query_norm="batch", pkm_sparse_gradients=True, copy_attention=True,
     copy_attention_head_size=12, scale_embedding=True, encoder_position_offset_in_training=True,
-    section_embeddings=6, section_break_token_id=7, layer_norm_eps=1e-6,
+    section_embeddings=6, section_break_token_id=7, summary_segment_embeddings=5, summary_separator_token_id=8,
+    layer_norm_eps=1e-6,
     initializer_range=0.05, pad_token_id=1, bos_token_id=4, eos_token_id=5, decoder_start_token_id=6,
     use_cache=False,
 )

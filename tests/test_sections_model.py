@@ -1,6 +1,7 @@
-"""Sections the encoder can see (config `section_embeddings`, issue 35 item 3): a row per
-section index added to the encoder's input, off by default, zero at the start so that turning it
-on for a fine-tune starts from the same model."""
+"""Sections the model can see (issue 35 item 3): a row per section index added to the encoder's
+input (config `section_embeddings`) and a row per summary segment added to the decoder's
+(`summary_segment_embeddings`); each off by default, zero at the start so that turning it on for a
+fine-tune starts from the same model."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 import torch
 
 from modeling_reformer_zh import ReformerZhConfig, ReformerZhForConditionalGeneration
-from modeling_reformer_zh.embeddings import section_index
+from modeling_reformer_zh.embeddings import section_index, summary_segment_index
 from reformer_zh.train_arguments import CONFIG_PRESETS
 
 NL = 5
@@ -67,13 +68,90 @@ def test_a_checkpoint_fine_tuned_with_sections_keeps_its_outputs_at_the_start(tr
     from reformer_zh import train
 
     tokenizer = AutoTokenizer.from_pretrained(trained)
-    grown = train.load_model(train.ModelArguments(model_name_or_path=str(trained),
-                                                  config_overrides="section_embeddings=8"), tokenizer).eval()
+    overrides = "section_embeddings=8,summary_segment_embeddings=8"
+    grown = train.load_model(train.ModelArguments(model_name_or_path=str(trained), config_overrides=overrides),
+                             tokenizer).eval()
     assert grown.config.section_break_token_id == tokenizer.convert_tokens_to_ids("[NL]")
+    assert grown.config.summary_separator_token_id == tokenizer.convert_tokens_to_ids("；")
     assert torch.count_nonzero(grown.model.encoder.embeddings.section_embeddings.table) == 0
+    assert torch.count_nonzero(grown.model.decoder.embeddings.summary_segment_embeddings.table) == 0
     original = AutoModelForSeq2SeqLM.from_pretrained(trained).eval()
     inputs = tokenizer("医院开设夜间儿科门诊。\n\n市图书馆延长开放时间。", return_tensors="pt")
     decoder_ids = torch.tensor([[tokenizer.bos_token_id, 10, 11]])
     with torch.no_grad():
         assert torch.equal(grown(**inputs, decoder_input_ids=decoder_ids).logits,
                            original(**inputs, decoder_input_ids=decoder_ids).logits)
+
+
+# The decoder's side (config `summary_segment_embeddings`): which summary segment each position writes.
+SEPARATOR = 7
+
+
+def test_the_summary_segment_of_each_decoder_position_counts_the_separators_it_has_read():
+    # decoder inputs are labels shifted right: [start, a, b, ；, c, ；, d]; the position that reads
+    # a separator writes the first token of the next segment
+    decoder_ids = torch.tensor([[2, 20, 21, SEPARATOR, 22, SEPARATOR, 23]])
+    assert summary_segment_index(decoder_ids, SEPARATOR, rows=8).tolist() == [[0, 0, 0, 1, 1, 2, 2]]
+    assert summary_segment_index(decoder_ids, SEPARATOR, rows=2).tolist() == [[0, 0, 0, 1, 1, 1, 1]]
+
+
+def test_summary_segments_start_from_the_same_outputs_and_then_add_each_positions_segment_row():
+    plain = tiny(copy_attention=True)
+    segmented = tiny(copy_attention=True, summary_segment_embeddings=4, summary_separator_token_id=SEPARATOR)
+    assert not [name for name in plain.state_dict() if "summary_segment" in name]
+    missing, unexpected = segmented.load_state_dict(plain.state_dict(), strict=False)
+    assert missing == ["model.decoder.embeddings.summary_segment_embeddings.table"] and not unexpected
+    ids, decoder_ids = sectioned_ids(), torch.tensor([[2, 20, SEPARATOR, 21, SEPARATOR, 22]])
+    with torch.no_grad():
+        before = plain(input_ids=ids, decoder_input_ids=decoder_ids).logits
+        assert torch.equal(segmented(input_ids=ids, decoder_input_ids=decoder_ids).logits, before)
+        table = segmented.model.decoder.embeddings.summary_segment_embeddings.table
+        table.normal_()
+        added = (segmented.model.decoder.embeddings(input_ids=decoder_ids)
+                 - plain.model.decoder.embeddings(input_ids=decoder_ids))
+        assert torch.allclose(added[0], table[torch.tensor([0, 0, 1, 1, 2, 2])], atol=1e-6)
+
+
+class ForceSeparators:
+    """A logits processor that makes the model write the separator at the given output steps."""
+
+    def __init__(self, steps: set[int]) -> None:
+        self.steps = steps
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        if input_ids.shape[1] in self.steps:
+            forced = torch.full_like(scores, float("-inf"))
+            forced[:, SEPARATOR] = 0.0
+            return forced
+        return scores
+
+
+@pytest.mark.parametrize("num_beams", [1, 3])
+def test_cached_generation_counts_the_separators_written_before_the_newest_token(num_beams):
+    """With a cache the decoder sees one token per step; the segment index must still count every
+    separator written so far, so the cached scores equal those of the full forward every step."""
+    from transformers import LogitsProcessorList
+
+    model = tiny(copy_attention=True, summary_segment_embeddings=4, summary_separator_token_id=SEPARATOR)
+    with torch.no_grad():
+        model.model.decoder.embeddings.summary_segment_embeddings.table.normal_(std=3.0)
+    ids = torch.randint(10, 60, (2, 12), generator=torch.Generator().manual_seed(1))
+    kwargs = dict(input_ids=ids, max_new_tokens=9, num_beams=num_beams, do_sample=False, eos_token_id=None,
+                  pad_token_id=0, output_scores=True, return_dict_in_generate=True,
+                  logits_processor=LogitsProcessorList([ForceSeparators({2, 5})]))
+    cached, full = model.generate(**kwargs, use_cache=True), model.generate(**kwargs, use_cache=False)
+    assert torch.equal(cached.sequences, full.sequences)
+    assert (cached.sequences == SEPARATOR).sum(dim=1).tolist() == [2, 2]
+    for step, (with_cache, without) in enumerate(zip(cached.scores, full.scores)):
+        finite = torch.isfinite(without)
+        assert torch.allclose(with_cache[finite], without[finite], atol=1e-4), f"step {step}"
+
+
+def test_a_cached_decoder_step_without_the_segment_index_fails_with_the_fix():
+    model = tiny(summary_segment_embeddings=4, summary_separator_token_id=SEPARATOR)
+    ids = sectioned_ids()
+    first = model(input_ids=ids, decoder_input_ids=torch.tensor([[2, SEPARATOR]]), use_cache=True)
+    with pytest.raises(ValueError, match="pass `decoder_segment_index`"):
+        model(input_ids=ids, decoder_input_ids=torch.tensor([[20]]), past_key_values=first.past_key_values)
+    with pytest.raises(ValueError, match="needs `summary_separator_token_id`"):
+        tiny(summary_segment_embeddings=4)

@@ -84,11 +84,33 @@ class ReformerZhSectionEmbeddings(nn.Module):
         return self.table[section_index(input_ids, self.break_token_id, self.rows)]
 
 
+def summary_segment_index(decoder_input_ids: Tensor, separator_token_id: int, rows: int) -> Tensor:
+    """[b, t] -> [b, t] the summary segment each decoder position writes: the separators among its
+    inputs so far, its own input included (the input after a separator starts the next segment),
+    at most rows - 1. Decoder inputs are the labels shifted right, so the position that writes a
+    separator still belongs to the segment the separator ends."""
+    return (decoder_input_ids == separator_token_id).long().cumsum(dim=1).clamp(max=rows - 1)
+
+
+class ReformerZhSummarySegmentEmbeddings(nn.Module):
+    """A learned row per summary segment index (config `summary_segment_embeddings`), added to the
+    decoder's input; zero at initialisation, like the encoder's section rows."""
+
+    def __init__(self, config: ReformerZhConfig) -> None:
+        super().__init__()
+        self.rows = config.summary_segment_embeddings
+        self.separator_token_id = config.summary_separator_token_id
+        self.table = nn.Parameter(torch.zeros(config.summary_segment_embeddings, config.hidden_size))
+
+    def forward(self, segment_index: Tensor) -> Tensor:
+        return self.table[segment_index.clamp(max=self.rows - 1)]
+
+
 class ReformerZhEmbeddings(nn.Module):
     """Shared token embedding plus this stack's own position embedding, then dropout."""
 
     def __init__(self, config: ReformerZhConfig, token_embeddings: nn.Embedding, random_offset: bool = False,
-                 sections: bool = False) -> None:
+                 sections: bool = False, summary_segments: bool = False) -> None:
         super().__init__()
         self.token_embeddings = token_embeddings
         # training-only: start at a random position so that rows beyond the training lengths learn
@@ -105,8 +127,11 @@ class ReformerZhEmbeddings(nn.Module):
         self.token_scale = config.hidden_size**0.5 if config.scale_embedding else 1.0
         # the encoder's only: which section of a sectioned document each position is in
         self.section_embeddings = ReformerZhSectionEmbeddings(config) if sections else None
+        # the decoder's only: which summary segment each position writes
+        self.summary_segment_embeddings = ReformerZhSummarySegmentEmbeddings(config) if summary_segments else None
 
-    def forward(self, input_ids: Tensor | None = None, inputs_embeds: Tensor | None = None, past_length: int = 0) -> Tensor:
+    def forward(self, input_ids: Tensor | None = None, inputs_embeds: Tensor | None = None, past_length: int = 0,
+                segment_index: Tensor | None = None) -> Tensor:
         if inputs_embeds is None:
             inputs_embeds = self.token_embeddings(input_ids) * self.token_scale
         seq_length = inputs_embeds.shape[1]
@@ -126,4 +151,23 @@ class ReformerZhEmbeddings(nn.Module):
                 raise ValueError("section_embeddings find sections in the token ids: pass `input_ids`, not "
                                  "`inputs_embeds`.")
             hidden_states = hidden_states + self.section_embeddings(input_ids).to(hidden_states.dtype)
+        if self.summary_segment_embeddings is not None:
+            hidden_states = hidden_states + self.summary_segment_embeddings(
+                self.decoder_segment_index(input_ids, segment_index, past_length)).to(hidden_states.dtype)
         return nn.functional.dropout(hidden_states, p=self.dropout_p, training=self.training)
+
+    def decoder_segment_index(self, input_ids: Tensor | None, segment_index: Tensor | None, past_length: int) -> Tensor:
+        """The given index, or the one the decoder inputs imply when they are all there (no cache)."""
+        if segment_index is not None:
+            return segment_index
+        if input_ids is None:
+            raise ValueError("summary_segment_embeddings count the separators in the decoder's token ids: pass "
+                             "`decoder_input_ids` (not `decoder_inputs_embeds`) or `decoder_segment_index`.")
+        if past_length:
+            raise ValueError(
+                "with a cache the decoder sees only its newest tokens, so it cannot count the summary separators "
+                "written before them: pass `decoder_segment_index` for the new positions (generate() does)."
+            )
+        module = self.summary_segment_embeddings
+        return summary_segment_index(input_ids, module.separator_token_id, module.rows)
+

@@ -28,7 +28,13 @@ from .attention_lsh import LSHRouting, ReformerZhLSHSelfAttention
 from .cache_reformer_zh import OUTPUT_CACHE_FIELD, new_generation_cache
 from .configuration_reformer_zh import ReformerZhConfig
 from .copy_attention import ReformerZhCopyAttention
-from .embeddings import ReformerZhAxialPositionEmbeddings, ReformerZhEmbeddings, ReformerZhSectionEmbeddings
+from .embeddings import (
+    ReformerZhAxialPositionEmbeddings,
+    ReformerZhEmbeddings,
+    ReformerZhSectionEmbeddings,
+    ReformerZhSummarySegmentEmbeddings,
+    summary_segment_index,
+)
 from .attention_utils import PersistentMemory
 from .feed_forward import ReformerZhFeedForward, apply_in_chunks
 from .product_key_memory import ProductKeyMemory
@@ -217,7 +223,7 @@ class ReformerZhPreTrainedModel(PreTrainedModel):
             position_std = 1.0 if self.config.scale_embedding else std
             module.rows.normal_(mean=0.0, std=position_std)
             module.columns.normal_(mean=0.0, std=position_std)
-        elif isinstance(module, ReformerZhSectionEmbeddings):
+        elif isinstance(module, (ReformerZhSectionEmbeddings, ReformerZhSummarySegmentEmbeddings)):
             module.table.zero_()  # a fine-tune that turns sections on starts from the same outputs
         elif isinstance(module, PersistentMemory):
             # like the keys and values a projection of the (layer-normed) hidden states gives
@@ -300,6 +306,7 @@ class ReformerZhStack(nn.Module):
         self.embeddings = ReformerZhEmbeddings(
             config, token_embeddings, random_offset=not is_decoder and config.encoder_position_offset_in_training,
             sections=not is_decoder and config.section_embeddings > 0,
+            summary_segments=is_decoder and config.summary_segment_embeddings > 0,
         )
         layer_class = ReformerZhDecoderLayer if is_decoder else ReformerZhEncoderLayer
         num_layers = len(config.decoder_attn_layers if is_decoder else config.encoder_attn_layers)
@@ -362,9 +369,11 @@ class ReformerZhDecoder(ReformerZhStack):
         encoder_attention_mask: Tensor | None = None,
         inputs_embeds: Tensor | None = None,
         cache: EncoderDecoderCache | None = None,
+        segment_index: Tensor | None = None,
     ) -> Tensor:
         past_length = cache.get_seq_length() if cache is not None else 0
-        hidden_states = self.embeddings(input_ids=input_ids, inputs_embeds=inputs_embeds, past_length=past_length)
+        hidden_states = self.embeddings(input_ids=input_ids, inputs_embeds=inputs_embeds, past_length=past_length,
+                                        segment_index=segment_index)
         batch_size, seq_length = hidden_states.shape[:2]
         context = StepContext(
             attention_mask=as_bool_mask(attention_mask, (batch_size, past_length + seq_length), "decoder_attention_mask"),
@@ -425,6 +434,7 @@ class ReformerZhModel(ReformerZhPreTrainedModel):
         use_cache: bool | None = None,
         return_dict: bool | None = None,
         past_key_values: EncoderDecoderCache | None = None,
+        decoder_segment_index: Tensor | None = None,
         **kwargs,
     ) -> Seq2SeqModelOutput | tuple:
         check_extra_kwargs(kwargs, "the arguments of BartModel.forward")
@@ -451,6 +461,7 @@ class ReformerZhModel(ReformerZhPreTrainedModel):
             encoder_attention_mask=attention_mask,
             inputs_embeds=decoder_inputs_embeds,
             cache=cache,
+            segment_index=decoder_segment_index,
         )
         output = Seq2SeqModelOutput(
             last_hidden_state=decoder_hidden_states,
@@ -491,6 +502,17 @@ class ReformerZhForConditionalGeneration(ReformerZhPreTrainedModel, GenerationMi
     def prepare_decoder_input_ids_from_labels(self, labels: Tensor) -> Tensor:
         return shift_tokens_right(labels, self.config.pad_token_id, self.config.decoder_start_token_id)
 
+    def prepare_inputs_for_generation(self, input_ids: Tensor, *args, **kwargs) -> dict:
+        """GenerationMixin's inputs, plus (with `summary_segment_embeddings`) the summary segment
+        of each decoder position it passes, counted over everything written so far: with a cache
+        the model sees only the newest token and could not count the separators before it."""
+        model_inputs = super().prepare_inputs_for_generation(input_ids, *args, **kwargs)
+        if self.config.summary_segment_embeddings and model_inputs.get("decoder_input_ids") is not None:
+            index = summary_segment_index(input_ids, self.config.summary_separator_token_id,
+                                          self.config.summary_segment_embeddings)
+            model_inputs["decoder_segment_index"] = index[:, -model_inputs["decoder_input_ids"].shape[1]:]
+        return model_inputs
+
     def forward(
         self,
         input_ids: Tensor | None = None,
@@ -506,12 +528,16 @@ class ReformerZhForConditionalGeneration(ReformerZhPreTrainedModel, GenerationMi
         return_dict: bool | None = None,
         past_key_values: EncoderDecoderCache | None = None,
         num_items_in_batch: int | Tensor | None = None,
+        decoder_segment_index: Tensor | None = None,
         **kwargs,
     ) -> Seq2SeqLMOutput | tuple:
         """Args follow `BartForConditionalGeneration`. `labels` [b, t] are shifted right into
         `decoder_input_ids` when those are not given; label -100 is ignored by the loss.
         `num_items_in_batch` (passed by `Trainer` under gradient accumulation) divides the summed
-        token loss instead of averaging per micro-batch."""
+        token loss instead of averaging per micro-batch. `decoder_segment_index` [b, t] (config
+        `summary_segment_embeddings` only): the summary segment of each new decoder position,
+        needed with a cache (`prepare_inputs_for_generation` computes it from the whole output so
+        far); without one it is counted from `decoder_input_ids`."""
         check_extra_kwargs(kwargs, "the arguments of BartForConditionalGeneration.forward")
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         if labels is not None:
@@ -536,6 +562,7 @@ class ReformerZhForConditionalGeneration(ReformerZhPreTrainedModel, GenerationMi
             decoder_inputs_embeds=decoder_inputs_embeds,
             use_cache=use_cache,
             return_dict=True,
+            decoder_segment_index=decoder_segment_index,
         )
         logits = self.lm_head(outputs.last_hidden_state)
         if self.copy_attention is not None:  # logits become log P of the pointer-generator mixture

@@ -133,6 +133,13 @@ class ReformerZhConfig(PretrainedConfig):
             section. Zero at the start, like `section_embeddings`. 0: off, no weights.
         summary_separator_token_id (`int`, *optional*): the token that ends a summary segment ("；");
             needed when `summary_segment_embeddings` > 0 (train.py fills it from the tokenizer).
+        copy_alignment_loss_weight (`float`, defaults to 0.0): in training, with copy attention, adds
+            this weight times a guided-alignment loss: each target position of the k-th summary
+            segment pays -log of the copy pointer's mass on the k-th section of the document
+            (`copy_attention.copy_alignment_loss`), so that a one-pass rundown copies each headline
+            from its own story. Needs `section_break_token_id` and `summary_separator_token_id`.
+            The loss is returned as `alignment_loss` and added to the model's loss (and, through
+            the label smoother, by the project's trainer). 0: off; no weights either way.
         layer_norm_eps (`float`, defaults to 1e-12), initializer_range (`float`, defaults to 0.02).
         pad_token_id (`int`, defaults to 0), bos_token_id (`int`, defaults to 2),
         eos_token_id (`int`, defaults to 3), decoder_start_token_id (`int`, defaults to 2).
@@ -190,6 +197,7 @@ class ReformerZhConfig(PretrainedConfig):
         section_break_token_id: int | None = None,
         summary_segment_embeddings: int = 0,
         summary_separator_token_id: int | None = None,
+        copy_alignment_loss_weight: float = 0.0,
         layer_norm_eps: float = 1e-12,
         initializer_range: float = 0.02,
         pad_token_id: int = 0,
@@ -245,6 +253,7 @@ class ReformerZhConfig(PretrainedConfig):
         self.section_break_token_id = section_break_token_id
         self.summary_segment_embeddings = summary_segment_embeddings
         self.summary_separator_token_id = summary_separator_token_id
+        self.copy_alignment_loss_weight = copy_alignment_loss_weight
         self.layer_norm_eps = layer_norm_eps
         self.initializer_range = initializer_range
         self.use_cache = use_cache
@@ -446,6 +455,19 @@ class ReformerZhConfig(PretrainedConfig):
                 isinstance(self.section_break_token_id, int) and 0 <= self.section_break_token_id < self.vocab_size,
                 f"`section_embeddings` ({self.section_embeddings}) needs `section_break_token_id`, the line-break "
                 f"token id whose pair separates sections (the tokenizer's [NL]); got {self.section_break_token_id!r}.",
+            )
+        weight = self.copy_alignment_loss_weight
+        require(
+            isinstance(weight, (int, float)) and not isinstance(weight, bool) and weight >= 0.0,
+            f"`copy_alignment_loss_weight` must be a number >= 0 (0 turns it off), got {weight!r}.",
+        )
+        if weight:
+            require(
+                self.copy_attention and isinstance(self.section_break_token_id, int)
+                and isinstance(self.summary_separator_token_id, int),
+                "`copy_alignment_loss_weight` > 0 ties the copy pointer of the k-th summary segment to the k-th "
+                "section: it needs `copy_attention=True`, `section_break_token_id` and `summary_separator_token_id` "
+                f"(got {self.copy_attention!r}, {self.section_break_token_id!r}, {self.summary_separator_token_id!r}).",
             )
         if self.summary_segment_embeddings:
             require(

@@ -27,12 +27,13 @@ from .attention_local import ReformerZhLocalSelfAttention
 from .attention_lsh import LSHRouting, ReformerZhLSHSelfAttention
 from .cache_reformer_zh import OUTPUT_CACHE_FIELD, new_generation_cache
 from .configuration_reformer_zh import ReformerZhConfig
-from .copy_attention import ReformerZhCopyAttention
+from .copy_attention import ReformerZhCopyAttention, copy_alignment_loss
 from .embeddings import (
     ReformerZhAxialPositionEmbeddings,
     ReformerZhEmbeddings,
     ReformerZhSectionEmbeddings,
     ReformerZhSummarySegmentEmbeddings,
+    section_index,
     summary_segment_index,
 )
 from .attention_utils import PersistentMemory
@@ -471,6 +472,14 @@ class ReformerZhModel(ReformerZhPreTrainedModel):
         return output if return_dict else output.to_tuple()
 
 
+@dataclass
+class ReformerZhSeq2SeqLMOutput(Seq2SeqLMOutput):
+    """`Seq2SeqLMOutput` plus `alignment_loss`: the copy pointer's guided-alignment loss, unweighted
+    (config `copy_alignment_loss_weight`; None when the option is off or outside training)."""
+
+    alignment_loss: torch.FloatTensor | None = None
+
+
 class ReformerZhForConditionalGeneration(ReformerZhPreTrainedModel, GenerationMixin):
     _tied_weights_keys = {"lm_head.weight": "model.shared.weight"}
 
@@ -565,7 +574,12 @@ class ReformerZhForConditionalGeneration(ReformerZhPreTrainedModel, GenerationMi
             decoder_segment_index=decoder_segment_index,
         )
         logits = self.lm_head(outputs.last_hidden_state)
+        alignment_loss = None
         if self.copy_attention is not None:  # logits become log P of the pointer-generator mixture
+            aligning = self.config.copy_alignment_loss_weight > 0 and self.training and decoder_input_ids is not None
+            source_sections = None
+            if aligning:  # every index counted, none merged: rows=a bound no document reaches
+                source_sections = section_index(source_ids, self.config.section_break_token_id, rows=2**31)
             logits = self.copy_attention(
                 outputs.last_hidden_state,
                 logits,
@@ -573,7 +587,13 @@ class ReformerZhForConditionalGeneration(ReformerZhPreTrainedModel, GenerationMi
                 source_ids.to(logits.device),
                 encoder_attention_mask=attention_mask,
                 cache=getattr(outputs, OUTPUT_CACHE_FIELD),
+                source_sections=source_sections,
             )
+            if aligning:
+                logits, section_mass = logits
+                segments = summary_segment_index(decoder_input_ids, self.config.summary_separator_token_id, rows=2**31)
+                alignment_loss = copy_alignment_loss(section_mass, segments, source_sections,
+                                                     decoder_input_ids != self.config.pad_token_id)
         loss = None
         if labels is not None:
             loss = nn.functional.cross_entropy(
@@ -584,8 +604,11 @@ class ReformerZhForConditionalGeneration(ReformerZhPreTrainedModel, GenerationMi
             )
             if num_items_in_batch is not None:
                 loss = loss / num_items_in_batch
-        output = Seq2SeqLMOutput(
+            if alignment_loss is not None:
+                loss = loss + self.config.copy_alignment_loss_weight * alignment_loss
+        output = ReformerZhSeq2SeqLMOutput(
             loss=loss,
+            alignment_loss=alignment_loss,
             logits=logits,
             encoder_last_hidden_state=outputs.encoder_last_hidden_state,
             **{OUTPUT_CACHE_FIELD: getattr(outputs, OUTPUT_CACHE_FIELD)},
@@ -598,5 +621,6 @@ __all__ = [
     "ReformerZhPreTrainedModel",
     "ReformerZhModel",
     "ReformerZhForConditionalGeneration",
+    "ReformerZhSeq2SeqLMOutput",
     "shift_tokens_right",
 ]

@@ -34,6 +34,21 @@ class ReformerZhTrainer(Seq2SeqTrainer):
             # copy attention returns log P already: no second log_softmax over the vocabulary
             self.label_smoother = LogProbabilityLabelSmoother(epsilon=self.label_smoother.epsilon)
 
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        """The Trainer's loss, plus the copy pointer's guided-alignment loss (config
+        `copy_alignment_loss_weight`) where the label smoother took the labels: the model then
+        computed no loss of its own and could not add it there."""
+        loss, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
+        alignment = outputs.get("alignment_loss") if isinstance(outputs, dict) else None
+        if alignment is not None and self.label_smoother is not None:
+            if num_items_in_batch is not None and self.model_accepts_loss_kwargs:
+                # the token loss is then a share of the whole accumulated batch's, and the Trainer
+                # no longer divides by the micro-batches: this mean must be divided here
+                alignment = alignment / getattr(self, "current_gradient_accumulation_steps",
+                                                self.args.gradient_accumulation_steps)
+            loss = loss + self.model.config.copy_alignment_loss_weight * alignment
+        return (loss, outputs) if return_outputs else loss
+
     def create_scheduler(self, num_training_steps: int, optimizer=None):
         fresh = self.lr_scheduler is None
         scheduler = super().create_scheduler(num_training_steps, optimizer)

@@ -57,6 +57,8 @@ FINE_TUNE_OVERRIDES = (
     "cross_attn_chunk_length", "max_position_embeddings", "encoder_position_offset_in_training",
     # new rows that start at zero: the trained weights run the same function until they learn
     "section_embeddings", "section_break_token_id", "summary_segment_embeddings", "summary_separator_token_id",
+    # a training loss only, no weights
+    "copy_alignment_loss_weight",
 )
 
 
@@ -126,9 +128,10 @@ def load_model(model_args: ModelArguments, tokenizer):
     )
     for key in ("model_type", "architectures", "auto_map", "transformers_version", "_name_or_path"):
         values.pop(key, None)
-    if values.get("section_embeddings") and values.get("section_break_token_id") is None:
+    aligning = bool(values.get("copy_alignment_loss_weight"))
+    if (values.get("section_embeddings") or aligning) and values.get("section_break_token_id") is None:
         values["section_break_token_id"] = line_break_id(tokenizer)
-    if values.get("summary_segment_embeddings") and values.get("summary_separator_token_id") is None:
+    if (values.get("summary_segment_embeddings") or aligning) and values.get("summary_separator_token_id") is None:
         values["summary_separator_token_id"] = summary_separator_id(tokenizer)
     return AutoModelForSeq2SeqLM.from_config(config_class(**values))
 
@@ -153,9 +156,10 @@ def summary_separator_id(tokenizer) -> int:
 
 def fill_section_break(config, tokenizer) -> None:
     """The token ids that the section options read, from the tokenizer, where the config lacks them."""
-    if getattr(config, "section_embeddings", 0) and config.section_break_token_id is None:
+    aligning = bool(getattr(config, "copy_alignment_loss_weight", 0))
+    if (getattr(config, "section_embeddings", 0) or aligning) and config.section_break_token_id is None:
         config.section_break_token_id = line_break_id(tokenizer)
-    if getattr(config, "summary_segment_embeddings", 0) and config.summary_separator_token_id is None:
+    if (getattr(config, "summary_segment_embeddings", 0) or aligning) and config.summary_separator_token_id is None:
         config.summary_separator_token_id = summary_separator_id(tokenizer)
 
 

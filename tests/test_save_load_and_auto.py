@@ -65,6 +65,7 @@ NON_DEFAULT_ARGUMENTS = dict(
     pkm_dim_key=32, pkm_query_norm="batch", pkm_sparse_gradients=True, copy_attention=True,
     copy_attention_head_size=12, scale_embedding=True, encoder_position_offset_in_training=True,
     section_embeddings=6, section_break_token_id=7, summary_segment_embeddings=5, summary_separator_token_id=8,
+    copy_alignment_loss_weight=0.25,
     layer_norm_eps=1e-6,
     initializer_range=0.05, pad_token_id=1, bos_token_id=4, eos_token_id=5, decoder_start_token_id=6,
     use_cache=False,

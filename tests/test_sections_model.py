@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from modeling_reformer_zh import ReformerZhConfig, ReformerZhForConditionalGeneration
+from modeling_reformer_zh.copy_attention import copy_alignment_loss
 from modeling_reformer_zh.embeddings import section_index, summary_segment_index
 from reformer_zh.train_arguments import CONFIG_PRESETS
 
@@ -155,3 +156,110 @@ def test_a_cached_decoder_step_without_the_segment_index_fails_with_the_fix():
         model(input_ids=ids, decoder_input_ids=torch.tensor([[20]]), past_key_values=first.past_key_values)
     with pytest.raises(ValueError, match="needs `summary_separator_token_id`"):
         tiny(summary_segment_embeddings=4)
+
+
+# The copy pointer's guided alignment (config `copy_alignment_loss_weight`): segment k copies from section k.
+def aligning_model(**overrides) -> ReformerZhForConditionalGeneration:
+    return tiny(**{"copy_attention": True, "section_break_token_id": NL, "summary_separator_token_id": SEPARATOR,
+                   "copy_alignment_loss_weight": 0.5, **overrides})
+
+
+def aligned_batch() -> dict:
+    # two documents of three and two sections; the second padded; summaries of 3 and 2 segments
+    # (the first's third segment has a section, the second's third has none: left out, as is padding)
+    input_ids = torch.tensor([[10, 11, NL, NL, 12, 13, NL, NL, 14, 15, 3],
+                              [16, NL, NL, 17, 18, 3, 0, 0, 0, 0, 0]])
+    labels = torch.tensor([[20, SEPARATOR, 21, 22, SEPARATOR, 23, 3],
+                           [24, SEPARATOR, 26, SEPARATOR, 27, 3, -100]])
+    return {"input_ids": input_ids, "attention_mask": (input_ids != 0).long(), "labels": labels}
+
+
+def loop_reference_alignment_loss(model, batch) -> torch.Tensor:
+    """-log(pointer mass of segment k's section k), one target position at a time."""
+    decoder_input_ids = model.prepare_decoder_input_ids_from_labels(batch["labels"])
+    outputs = model.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                          decoder_input_ids=decoder_input_ids, use_cache=False)
+    head = model.copy_attention
+    key, value = head.key(outputs.encoder_last_hidden_state), head.value(outputs.encoder_last_hidden_state)
+    pointer, _ = head.pointer_and_gate(outputs.last_hidden_state, key, value, batch["attention_mask"].bool()[:, None, :])
+    terms = []
+    for b in range(batch["input_ids"].shape[0]):
+        ids = batch["input_ids"][b].tolist()
+        section, sections = [], 0
+        for i, token in enumerate(ids):  # a blank line (two NL) closes a section after its second NL
+            section.append(sections)
+            if i > 0 and token == NL and ids[i - 1] == NL:
+                sections += 1
+        real = [i for i in range(len(ids)) if batch["attention_mask"][b, i]]
+        count = max(section[i] for i in real) + 1
+        for t in range(decoder_input_ids.shape[1]):
+            segment = int((decoder_input_ids[b, : t + 1] == SEPARATOR).sum())
+            if decoder_input_ids[b, t] == 0 or segment >= count:
+                continue
+            mass = sum(pointer[b, t, i] for i in range(len(ids)) if section[i] == segment)
+            terms.append(-torch.log(mass + 1e-9))
+    return torch.stack(terms).mean()
+
+
+def test_the_alignment_loss_is_minus_log_the_pointer_mass_of_each_segments_own_section():
+    model = aligning_model().train()
+    batch = aligned_batch()
+    output = model(**batch)
+    with torch.no_grad():
+        expected = loop_reference_alignment_loss(model, batch)
+    assert torch.allclose(output.alignment_loss, expected, atol=1e-5)
+    without = aligning_model(copy_alignment_loss_weight=0.0).train()
+    without.load_state_dict(model.state_dict())
+    plain = without(**batch)
+    assert plain.alignment_loss is None
+    assert torch.allclose(output.loss, plain.loss + 0.5 * output.alignment_loss, atol=1e-6)
+    assert model.eval()(**batch).alignment_loss is None  # a training loss only
+
+
+def test_training_on_the_alignment_loss_moves_the_pointer_to_the_right_sections():
+    model = aligning_model().train()
+    batch = aligned_batch()
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(40):
+        loss = model(**batch).alignment_loss
+        losses.append(loss.item())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert losses[-1] < 0.3 * losses[0]
+
+
+def test_a_segment_without_a_section_of_its_index_is_left_out_and_none_left_gives_zero():
+    section_mass = torch.tensor([[[0.5, 0.25, 0.25], [0.1, 0.8, 0.1]]], requires_grad=True)
+    sections = torch.tensor([[0, 0, 1, 1]])  # two sections: segment 2 has none
+    loss = copy_alignment_loss(section_mass, torch.tensor([[0, 2]]), sections, torch.tensor([[True, True]]))
+    assert torch.allclose(loss, -torch.log(torch.tensor(0.5 + 1e-9)))
+    nothing = copy_alignment_loss(section_mass, torch.tensor([[2, 2]]), sections, torch.tensor([[True, True]]))
+    assert nothing.item() == 0.0 and nothing.requires_grad
+
+
+def test_the_alignment_needs_copy_attention_and_both_token_ids():
+    with pytest.raises(ValueError, match="needs `copy_attention=True`"):
+        tiny(copy_alignment_loss_weight=0.5, section_break_token_id=NL, summary_separator_token_id=SEPARATOR)
+    with pytest.raises(ValueError, match="needs `copy_attention=True`"):
+        tiny(copy_attention=True, copy_alignment_loss_weight=0.5, section_break_token_id=NL)
+    with pytest.raises(ValueError, match=">= 0"):
+        aligning_model(copy_alignment_loss_weight=-1.0)
+
+
+def test_the_trainer_adds_the_alignment_loss_to_the_label_smoothed_loss(tmp_path):
+    from transformers import Seq2SeqTrainingArguments
+
+    from reformer_zh.seq2seq_trainer import ReformerZhTrainer
+
+    model = aligning_model().train()
+    args = Seq2SeqTrainingArguments(output_dir=str(tmp_path), label_smoothing_factor=0.1, report_to="none",
+                                    use_cpu=True)
+    trainer = ReformerZhTrainer(model=model, args=args)
+    batch = aligned_batch()
+    inputs = {**batch, "decoder_input_ids": model.prepare_decoder_input_ids_from_labels(batch["labels"])}
+    loss, outputs = trainer.compute_loss(model, dict(inputs), return_outputs=True)
+    smoothed = trainer.label_smoother(outputs, batch["labels"])
+    assert outputs.alignment_loss is not None
+    assert torch.allclose(loss, smoothed + 0.5 * outputs.alignment_loss, atol=1e-6)

@@ -71,10 +71,13 @@ class ReformerZhCopyAttention(nn.Module):
         source_ids: Tensor,
         encoder_attention_mask: Tensor | None = None,
         cache=None,
-    ) -> Tensor:
+        source_sections: Tensor | None = None,
+    ) -> Tensor | tuple[Tensor, Tensor]:
         """decoder_hidden_states [b, t, hidden]; vocab_logits [b, t, V]; encoder_hidden_states
         [b, S, hidden]; source_ids [b, S] (the encoder's input ids); encoder_attention_mask [b, S]
-        bool, True for real tokens. Returns log P [b, t, V] in float32."""
+        bool, True for real tokens. Returns log P [b, t, V] in float32; with source_sections
+        [b, S] (each position's section index) also the pointer mass on each section,
+        [b, t, max index + 1], for `copy_alignment_loss`."""
         if source_ids.shape != encoder_hidden_states.shape[:2]:
             raise ValueError(
                 f"copy attention got source ids of shape {tuple(source_ids.shape)} for an encoder output of "
@@ -87,13 +90,19 @@ class ReformerZhCopyAttention(nn.Module):
             allowed = encoder_attention_mask.bool()[:, None, :]
         # computed once for all chunks: which source position speaks for each token id
         representative = first_position_of_each_id(source_ids)
-        outputs = []
+        outputs, section_masses = [], []
+        sections = None if source_sections is None else int(source_sections.max()) + 1
         for hidden_chunk, logits_chunk in zip(decoder_hidden_states.split(self.chunk_length, dim=1),
                                               vocab_logits.split(self.chunk_length, dim=1)):
             pointer, gate_logit = self.pointer_and_gate(hidden_chunk, key, value, allowed)
             outputs.append(log_mixture(gate_logit, logits_chunk.float().log_softmax(dim=-1), pointer, source_ids,
                                        representative))
-        return torch.cat(outputs, dim=1)
+            if sections is not None:
+                index = source_sections[:, None, :].expand(-1, pointer.shape[1], -1)
+                section_masses.append(pointer.new_zeros(*pointer.shape[:2], sections).scatter_add(-1, index, pointer))
+        if sections is None:
+            return torch.cat(outputs, dim=1)
+        return torch.cat(outputs, dim=1), torch.cat(section_masses, dim=1)
 
 
 def first_position_of_each_id(source_ids: Tensor) -> Tensor:
@@ -141,3 +150,28 @@ def log_mixture(gate_logit: Tensor, vocab_log_probs: Tensor, pointer: Tensor, so
     is_first = representative == torch.arange(representative.shape[-1], device=representative.device)
     at_source = torch.where(is_first, at_source, at_source.detach())
     return generate.scatter(-1, index, at_source)
+
+
+def copy_alignment_loss(section_mass: Tensor, segment_index: Tensor, source_sections: Tensor,
+                        target_mask: Tensor) -> Tensor:
+    """Guided alignment for whole documents (config `copy_alignment_loss_weight`, issue 35): the
+    k-th summary segment should copy from the k-th section, so each target position of segment k
+    pays -log of the pointer mass on section k. section_mass [b, t, K] (`forward` with
+    source_sections), segment_index [b, t], source_sections [b, S] (padding may hold any
+    section), target_mask [b, t] True at real target positions. Positions whose segment has no
+    section of the same index in their document are left out (a summary with more segments
+    than the document has sections); the mean over the rest, 0 when none is left.
+
+    This holds where the k-th headline belongs to the k-th section, as in the training windows
+    that scripts/evenings.py builds from stories; on whole evenings with news briefs (a block of
+    short items with no headline of their own) it does not, which is why it is a training-time
+    option."""
+    sections_in_document = source_sections.amax(dim=1, keepdim=True) + 1
+    kept = target_mask & (segment_index < sections_in_document)
+    if not kept.any():
+        return section_mass.sum() * 0.0  # keeps the graph (and DDP's gradients) connected
+    index = segment_index.clamp(max=section_mass.shape[-1] - 1).unsqueeze(-1)
+    # + 1e-9: a finite loss and gradient even where the pointer gives the section nothing at all
+    mass = section_mass.gather(-1, index).squeeze(-1)
+    return -(mass + 1e-9).log()[kept].mean()
+

@@ -8,6 +8,12 @@ longer than the model's positions are truncated, and the JSON says how many were
 
     python benchmarks/meetings.py outputs/xwlb-program --out benchmarks/results/meetings_xwlb_program.json
     python benchmarks/meetings.py outputs/xwlb-program --max_positions 32768 --out ...  # every meeting whole
+    python benchmarks/meetings.py --as_it_comes --out ...  # the shipped model, the pipeline's own defaults
+
+`--as_it_comes` calls the pipeline as a user does, `summarizer(document)` with nothing else: the
+checkpoint's generation config and reading length (the shipped model: 4 beams, the first 256
+tokens, truncated with a warning), and the default method for a document without blank lines
+(one summary; split-and-summarize needs sections).
 
 This is not a claim of quality: the checkpoint was trained on news rundowns, not meetings.
 """
@@ -28,7 +34,9 @@ MEETINGS = ROOT.parent / "shared" / "data" / "vcsum" / "meeting_dev.jsonl"
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("model", help="checkpoint folder")
+    parser.add_argument("model", nargs="?", default=None, help="checkpoint folder (default: the shipped reference model)")
+    parser.add_argument("--as_it_comes", action="store_true",
+                        help="the pipeline's own defaults: no beams, length or truncation arguments")
     parser.add_argument("--meetings", default=str(MEETINGS))
     parser.add_argument("--num_beams", type=int, default=4)
     parser.add_argument("--max_new_tokens", type=int, default=400, help="the longest meeting_dev summary is 330 characters")
@@ -51,7 +59,12 @@ def main(argv: list[str] | None = None) -> dict:
     from reformer_zh.rouge_zh import rouge_scores
     from tokenization.build_vocab import read_jsonl
 
+    from modeling_reformer_zh.pipeline_reformer_zh import summarization_defaults
+    from reformer_zh.hardware import machine_record
+    from reformer_zh.reference_model import reference_model_dir
+
     rows = read_jsonl(args.meetings)[: args.limit]
+    args.model = args.model or str(reference_model_dir())
     summarizer = pipeline("summarization", model=args.model, trust_remote_code=True)
     trained_positions = summarizer.model.config.max_position_embeddings
     if args.max_positions:
@@ -64,14 +77,21 @@ def main(argv: list[str] | None = None) -> dict:
         input_tokens.append(len(summarizer.tokenizer(row["document"])["input_ids"]))
         started = time.perf_counter()
         with torch.inference_mode():
-            result = summarizer(row["document"], truncation=True, num_beams=args.num_beams,
-                                max_new_tokens=args.max_new_tokens)
+            if args.as_it_comes:
+                result = summarizer(row["document"])
+            else:
+                result = summarizer(row["document"], truncation=True, num_beams=args.num_beams,
+                                    max_new_tokens=args.max_new_tokens)
         seconds.append(time.perf_counter() - started)
         predictions.append(result[0]["summary_text"])
         print(f"{len(row['document']):>6} characters, {seconds[-1]:5.1f} s: {predictions[-1][:60]}", flush=True)
     results = {
-        "model": args.model, "meetings": len(rows), "num_beams": args.num_beams,
-        "max_input_tokens": max_tokens, "trained_positions": trained_positions,
+        "model": args.model, "meetings": len(rows),
+        "decoding": "the pipeline's defaults" if args.as_it_comes else {"num_beams": args.num_beams,
+                                                                         "max_new_tokens": args.max_new_tokens},
+        "max_input_tokens": ((summarization_defaults(summarizer.model.config).get("max_input_tokens") or max_tokens)
+                             if args.as_it_comes else max_tokens),
+        "trained_positions": trained_positions,
         "truncated_meetings": sum(n > max_tokens for n in input_tokens),
         "meetings_past_trained_positions": sum(n > trained_positions for n in input_tokens),
         "document_characters_median": statistics.median(len(r["document"]) for r in rows),
@@ -79,7 +99,10 @@ def main(argv: list[str] | None = None) -> dict:
         "model_scores": rouge_scores(predictions, references),
         f"first {lead_chars} characters": rouge_scores([first_characters(r["document"], lead_chars) for r in rows],
                                                        references),
-        "torch_threads": torch.get_num_threads(),
+        "summary_characters_median": statistics.median(len(p) for p in predictions),
+        "reference_characters_median": statistics.median(len(r) for r in references),
+        "machine": machine_record(),
+        "command": "python benchmarks/meetings.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "examples": [{"prediction": p, "reference": r} for p, r in zip(predictions[:3], references[:3])],
     }
     print(json.dumps({k: v for k, v in results.items() if k != "examples"}, indent=2, ensure_ascii=False))

@@ -67,6 +67,13 @@ def sections_to_summarize(document: str) -> list[str] | None:
     return sections if len(sections_of(document)) >= 2 and sections else None
 
 
+def without_news_briefs(document: str) -> str:
+    """A sectioned document with its news briefs left out, for a model that reads it in one pass:
+    a rundown has no headline for them. A document of one section (or of briefs only) as it is."""
+    sections = sections_to_summarize(document)
+    return SECTION_BREAK.join(sections) if sections else document
+
+
 def join_segments(segments: list[str]) -> str:
     return SEGMENT_JOIN.join(segment.strip().rstrip(SEGMENT_JOIN + SUMMARY_END) for segment in segments) + SUMMARY_END
 
@@ -186,19 +193,26 @@ class SummarizationPipeline(Pipeline):
             summaries.append({"summary_text": text})
         return summaries
 
-    def __call__(self, inputs: str | list[str], split_sections: bool = True, **kwargs: Any):
+    def __call__(self, inputs: str | list[str], split_sections: bool | None = None, **kwargs: Any):
         """A string -> `[{"summary_text": ...}]`; a list of strings -> one dict per input (v4's format).
 
         A document made of sections (blocks separated by a blank line) is summarized section by
         section, news briefs skipped, and the segments joined as "segment；segment。", every
-        section of every document in one batched call; `split_sections=False` summarizes it whole
-        (a model trained on whole documents). Raises ValueError for an empty or whitespace-only
-        document and TypeError for one that is not a string, naming its index, before anything
-        is generated."""
+        section of every document in one batched call; `split_sections=False` summarizes it whole,
+        in one pass, with its news briefs left out (a model trained on whole documents). The
+        default: split, unless the checkpoint was trained to see sections (config
+        `section_embeddings` > 0, issue 35's one-pass model). Raises ValueError for an empty or
+        whitespace-only document and TypeError for one that is not a string, naming its index,
+        before anything is generated."""
+        if split_sections is None:
+            split_sections = not getattr(self.model.config, "section_embeddings", 0)
         self._documents_checked = isinstance(inputs, (str, list, tuple))
         if self._documents_checked:  # a generator or dataset is checked item by item in preprocess
             documents = [inputs] if isinstance(inputs, str) else list(inputs)
             check_documents(documents)
+            if not split_sections:
+                inputs = without_news_briefs(inputs) if isinstance(inputs, str) else \
+                    [without_news_briefs(document) for document in documents]
             plans = [sections_to_summarize(document) for document in documents] if split_sections else []
             if any(plans):
                 try:

@@ -71,8 +71,9 @@ def main(argv: list[str] | None = None) -> list[str]:
                         help="print each summary with the characters it copied from the document in [brackets] "
                              "(copy attention's own account; the document is read whole, not by section)")
     parser.add_argument("--no_split_sections", action="store_true",
-                        help="summarize a document made of sections (blank-line blocks) whole, instead of one "
-                             "segment per section joined with '；' (for a model trained on whole documents)")
+                        help="summarize a document made of sections (blank-line blocks) whole, in one pass with its "
+                             "news briefs left out, instead of one segment per section joined with '；' (the default "
+                             "for a model trained with section_embeddings)")
     args = parser.parse_args(argv)
     if args.model is None and args.texts and names_a_model(args.texts[0]):
         args.model, args.texts = args.texts[0], args.texts[1:]

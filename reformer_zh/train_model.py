@@ -260,4 +260,9 @@ def configure_generation(model, tokenizer, data_args, training_args) -> int:
         {i for i in (tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.mask_token_id) if i is not None}
     )
     training_args.generation_num_beams = num_beams
+    # a checkpoint that tells the pipeline how much to read (the shipped story model: 256 tokens)
+    # passes that on to its fine-tunes; a fine-tune on longer inputs reads what it trained on
+    reading = (getattr(model.config, "task_specific_params", None) or {}).get("summarization") or {}
+    if reading.get("max_input_tokens") is not None and reading["max_input_tokens"] != data_args.max_source_length:
+        reading["max_input_tokens"] = data_args.max_source_length
     return val_max_target_length

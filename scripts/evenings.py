@@ -43,13 +43,18 @@ def headlined_blocks(row: dict, headline_of: dict[str, str]) -> list[tuple[str, 
     return pairs if found and rundown(found) == row["summary"].strip() else None
 
 
-def windows(row: dict, headline_of: dict[str, str], max_chars: int) -> list[dict]:
+def windows(row: dict, headline_of: dict[str, str], max_chars: int, skip_briefs: bool = False) -> list[dict]:
     """Consecutive runs of whole blocks of at most `max_chars` characters (a longer block is a
     window of its own), each with the rundown of its headlined stories; windows of briefs
-    only are dropped, and an evening whose rundown cannot be rebuilt gives []."""
+    only are dropped, and an evening whose rundown cannot be rebuilt gives []. `skip_briefs`
+    leaves the blocks without a headline out first, so the k-th headline of every window
+    summarizes its k-th block (the one-pass model's alignment loss assumes it; the pipeline
+    drops the briefs it recognises before the model reads an evening)."""
     pairs = headlined_blocks(row, headline_of)
     if pairs is None:
         return []
+    if skip_briefs:
+        pairs = [(block, headline) for block, headline in pairs if headline is not None]
     runs, current, length = [], [], 0
     for block, headline in pairs:
         added = len(block) + (len(STORY_BREAK) if current else 0)
@@ -68,7 +73,8 @@ def windows(row: dict, headline_of: dict[str, str], max_chars: int) -> list[dict
     return result
 
 
-def write_windows(input_file: str | Path, story_file: str | Path, output_file: str | Path, max_chars: int) -> dict:
+def write_windows(input_file: str | Path, story_file: str | Path, output_file: str | Path, max_chars: int,
+                  skip_briefs: bool = False) -> dict:
     """Cut every evening of `input_file` into windows written to `output_file` (jsonl), the
     headlines taken from `story_file` (the story rows of the same split)."""
     from tokenization.build_vocab import read_jsonl
@@ -79,12 +85,13 @@ def write_windows(input_file: str | Path, story_file: str | Path, output_file: s
     Path(output_file).parent.mkdir(parents=True, exist_ok=True)
     with open(output_file, "w", encoding="utf-8") as handle:
         for row in rows:
-            cut = windows(row, headline_of, max_chars)
+            cut = windows(row, headline_of, max_chars, skip_briefs)
             unmatched += not cut
             for window in cut:
                 handle.write(json.dumps(window, ensure_ascii=False) + "\n")
                 written += 1
-    return {"evenings": len(rows), "unmatched_evenings": unmatched, "windows": written, "max_chars": max_chars}
+    return {"evenings": len(rows), "unmatched_evenings": unmatched, "windows": written, "max_chars": max_chars,
+            "skip_briefs": skip_briefs}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -93,13 +100,15 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("story_file", help="story rows of the same split: each main story with its headline")
     parser.add_argument("output_file")
     parser.add_argument("--max_chars", type=int, default=4096, help="longest window, in characters")
+    parser.add_argument("--skip_briefs", action="store_true",
+                        help="leave out the blocks without a headline (news briefs), so block k goes with headline k")
     args = parser.parse_args(argv)
     if args.max_chars < 1:
         parser.error(f"--max_chars must be positive, got {args.max_chars}")
     for path in (args.input_file, args.story_file):
         if not Path(path).is_file():
             parser.exit(2, f"error: {path} does not exist\n")
-    summary = write_windows(args.input_file, args.story_file, args.output_file, args.max_chars)
+    summary = write_windows(args.input_file, args.story_file, args.output_file, args.max_chars, args.skip_briefs)
     print(json.dumps(summary))
     return summary
 

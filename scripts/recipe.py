@@ -63,6 +63,8 @@ class Recipe:
     # their headlines taken from story_file
     window_chars: int | None = None
     story_file: str | None = None
+    # leave the windows' news briefs out, so that block k goes with headline k (scripts/evenings.py)
+    skip_briefs: bool = False
     # the extractive baselines printed beside the model (names in baselines.BASELINES)
     baselines: tuple[str, ...] = ("first sentence",)
     # the trained system's name in the printed table
@@ -102,6 +104,17 @@ REFERENCE_MODEL = story_recipe("headline")
 REFERENCE_MODEL = replace(REFERENCE_MODEL, ships=True, flags=[
     *REFERENCE_MODEL.flags, "--save_every_minutes", "20", "--save_total_limit", "1"])
 
+# `start_from` naming the model shipped in the package (reformer_zh/reference_model/)
+SHIPPED = "the shipped reference model"
+
+# Issue 35's one-pass model: the shipped story model reads whole evenings with the sections it can
+# see (a section row in the encoder, a summary-segment row in the decoder) and a copy pointer tied
+# to the section of the headline it writes (copy_alignment_loss_weight); the training windows
+# leave the news briefs out, as the pipeline does before a one-pass model reads an evening.
+# Otherwise `xwlb-program`'s recipe. Weight 0.5 and 32 rows are first guesses, to be chosen on
+# validation.
+ONE_PASS_OVERRIDES = "section_embeddings=32,summary_segment_embeddings=32,copy_alignment_loss_weight=0.5"
+
 RECIPES = {
     "reference-model": REFERENCE_MODEL,
     # Weibo posts (~110 characters) -> the author's headline (~19)
@@ -131,6 +144,15 @@ RECIPES = {
         flags=["--max_source_length", "16384", "--max_target_length", "512", "--config_overrides",
                f"max_position_embeddings=16384,encoder_position_offset_in_training=true,{NO_DROPOUT}",
                "--per_device_train_batch_size", "4", *PROGRAM_FLAGS],
+        baselines=PROGRAM_BASELINES,
+    ),
+    "xwlb-program-onepass": Recipe(
+        folder="xwlb", train_file="program_train.jsonl.gz", validation_file="program_validation.jsonl.gz",
+        test_file="program_dev_test.jsonl.gz", max_train_minutes=100, start_from=SHIPPED,
+        window_chars=4096, story_file="story_train.jsonl.gz", skip_briefs=True,
+        flags=["--max_source_length", "16384", "--max_target_length", "512", "--config_overrides",
+               f"max_position_embeddings=16384,encoder_position_offset_in_training=true,{NO_DROPOUT},"
+               f"{ONE_PASS_OVERRIDES}", "--per_device_train_batch_size", "4", *PROGRAM_FLAGS],
         baselines=PROGRAM_BASELINES,
     ),
     # the side-by-side's full-attention baseline (issue 13): the same two recipes for a BART of
@@ -177,8 +199,12 @@ def recipe_paths(name: str, recipe: Recipe, args) -> RecipePaths:
     output_dir = Path(args.output_dir or ROOT / "outputs" / name)
     train_file = DATA / recipe.folder / recipe.train_file
     if recipe.window_chars:
-        train_file = output_dir / f"train_windows_{recipe.window_chars}.jsonl"
+        train_file = output_dir / f"train_windows_{recipe.window_chars}{'_headlined' if recipe.skip_briefs else ''}.jsonl"
     start_from = Path(args.start_from or ROOT / "outputs" / recipe.start_from) if recipe.start_from else None
+    if recipe.start_from == SHIPPED and not args.start_from:  # the model every installation carries
+        from reformer_zh.reference_model import REFERENCE_MODEL_DIR
+
+        start_from = REFERENCE_MODEL_DIR
     return RecipePaths(output_dir, train_file, start_from)
 
 
@@ -247,7 +273,7 @@ def main(argv: list[str] | None = None) -> dict:
         from evenings import write_windows
 
         cut = write_windows(DATA / recipe.folder / recipe.train_file, DATA / recipe.folder / recipe.story_file,
-                            paths.train_file, recipe.window_chars)
+                            paths.train_file, recipe.window_chars, recipe.skip_briefs)
         print(f"training windows: {json.dumps(cut)} -> {paths.train_file}", flush=True)
 
     from reformer_zh import train

@@ -33,6 +33,15 @@ def test_windows_keep_whole_stories_with_exactly_their_headlines():
     assert whole == [{"id": "xwlb-1-w0", "document": EVENING["document"], "summary": EVENING["summary"]}]
 
 
+def test_skipping_briefs_pairs_the_kth_block_of_every_window_with_its_kth_headline():
+    whole = evenings.windows(EVENING, HEADLINES, max_chars=10_000, skip_briefs=True)
+    assert whole == [{"id": "xwlb-1-w0", "document": "\n\n".join([STORIES[0], STORIES[1], STORIES[3]]),
+                      "summary": EVENING["summary"]}]
+    for window in evenings.windows(EVENING, HEADLINES, max_chars=20, skip_briefs=True):
+        blocks, headlines = window["document"].split("\n\n"), window["summary"].rstrip("。").split("；")
+        assert [HEADLINES[block] for block in blocks] == headlines
+
+
 def test_a_window_of_briefs_only_is_dropped_and_an_unmatched_evening_gives_nothing():
     brief_last = {**EVENING, "document": "\n\n".join([STORIES[0], STORIES[2]]), "summary": "主席会见外宾。"}
     assert [w["summary"] for w in evenings.windows(brief_last, HEADLINES, max_chars=16)] == ["主席会见外宾。"]
@@ -52,7 +61,7 @@ def test_write_windows_reads_compressed_rows_and_counts_what_it_left_out(tmp_pat
                                  for d, h in HEADLINES.items()) + "\n", encoding="utf-8")
     out = tmp_path / "windows.jsonl"
     summary = evenings.main([str(programs), str(stories), str(out), "--max_chars", "32"])
-    assert summary == {"evenings": 2, "unmatched_evenings": 1, "windows": 2, "max_chars": 32}
+    assert summary == {"evenings": 2, "unmatched_evenings": 1, "windows": 2, "max_chars": 32, "skip_briefs": False}
     assert [json.loads(line)["id"] for line in out.read_text(encoding="utf-8").splitlines()] == ["xwlb-1-w0", "xwlb-1-w1"]
 
 

@@ -129,7 +129,10 @@ def test_recipes_name_existing_presets_and_flags(capsys):
         command = capsys.readouterr().out.split()[2:]
         assert set(entry.baselines) <= set(BASELINES)
         if entry.start_from:  # a fine-tune: only overrides a trained checkpoint accepts
-            assert command[command.index("--model_name_or_path") + 1].endswith(entry.start_from)
+            from reformer_zh.reference_model import REFERENCE_MODEL_DIR
+
+            start = str(REFERENCE_MODEL_DIR) if entry.start_from == recipe.SHIPPED else entry.start_from
+            assert command[command.index("--model_name_or_path") + 1].endswith(start)
             if "--config_overrides" in command:
                 overrides = train.parse_overrides(command[command.index("--config_overrides") + 1])
                 allowed = {train.LED_GROWABLE_KEY} if entry.label == "led" else set(train.FINE_TUNE_OVERRIDES)
@@ -165,6 +168,24 @@ def test_program_recipe_fine_tunes_a_story_checkpoint_on_windows_and_reads_whole
     assert set(results["dev_test_baselines"]) == {"first 287 characters", "story leads in the first 1024 characters",
                                                   "story leads of the whole evening"}
     assert results["train_steps"] == 2 and "rougeL" in results["dev_test"]
+
+
+@pytest.mark.skipif(not (XWLB / "program_train.jsonl.gz").is_file(), reason=f"xwlb data not found at {XWLB}")
+def test_the_one_pass_recipe_trains_sections_segments_and_the_alignment_on_headlined_windows(trained, tmp_path):
+    """xwlb-program-onepass end to end on a tiny checkpoint: windows without briefs, the section
+    options on, two steps through the Trainer's label smoother with the alignment loss added."""
+    import recipe
+
+    results = recipe.main(["xwlb-program-onepass", "--start_from", str(trained), "--output_dir", str(tmp_path / "one"),
+                           "--validation_only", "--", "--max_train_samples", "8", "--max_eval_samples", "1",
+                           "--num_beams", "1", "--val_max_target_length", "6", "--per_device_train_batch_size", "2",
+                           "--max_steps", "2", "--use_cpu"])
+    windows = [json.loads(line) for line in (tmp_path / "one" / "train_windows_4096_headlined.jsonl").open()]
+    assert windows and all(w["document"].count("\n\n") == w["summary"].count("；") for w in windows)
+    config = json.loads((tmp_path / "one" / "config.json").read_text())
+    assert (config["section_embeddings"], config["summary_segment_embeddings"], config["copy_alignment_loss_weight"]) \
+        == (32, 32, 0.5)
+    assert results["train_steps"] == 2 and "rougeL" in results["validation"]
 
 
 def test_a_recipe_trains_by_steps_and_an_exploration_run_leaves_dev_test_unread(capsys):

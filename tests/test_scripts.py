@@ -757,6 +757,14 @@ def test_a_sectioned_document_is_summarized_section_by_section_in_one_batched_ca
     expected = summarizer.tokenizer.decode(summarizer.model.generate(
         **summarizer.tokenizer(short_evening, return_tensors="pt"), **options)[0], skip_special_tokens=True)
     assert whole == expected
+    # in one pass the news brief is left out before the model reads the evening (no headline of its own)
+    assert summarizer(f"{STORY}\n\n{BRIEF}\n\n{OTHER}", split_sections=False, **options)[0]["summary_text"] == expected
+    # a checkpoint trained to see sections reads a sectioned document in one pass by default
+    summarizer.model.config.section_embeddings = 4
+    try:
+        assert summarizer(f"{STORY}\n\n{BRIEF}\n\n{OTHER}", **options)[0]["summary_text"] == expected
+    finally:
+        summarizer.model.config.section_embeddings = 0
 
 
 def test_rouge_is_scored_against_the_summaries_as_written_not_the_cut_labels(trained):

@@ -47,6 +47,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--batch_size", type=int, default=None, help="default: 32 stories, or 1 whole evening")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seeds torch's generator before summarizing: an LSH layer draws its rotations from it "
+                             "where an input is longer than full_attn_threshold (a whole evening read in one pass)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -62,6 +65,7 @@ def main(argv: list[str] | None = None) -> dict:
     one_pass = bool(getattr(summarizer.model.config, "section_embeddings", 0))
     method = "one pass (section rows, briefs left out)" if one_pass else "split and summarize (pipeline default)"
     args.batch_size = args.batch_size or (1 if one_pass else 32)
+    torch.manual_seed(args.seed)
     started = time.perf_counter()
     ours = [item["summary_text"] for item in summarizer(documents, batch_size=args.batch_size)]
     seconds = time.perf_counter() - started
@@ -69,7 +73,7 @@ def main(argv: list[str] | None = None) -> dict:
     result = {"split": args.split, "evenings": len(rows), "model": model, "machine": machine_record(args.threads),
               "systems": {method: scores(ours, references, documents),
                           f"{RULE} (rule)": scores(rule, references, documents)},
-              "seconds_per_evening": round(seconds / len(rows), 3), "batch_size": args.batch_size,
+              "seconds_per_evening": round(seconds / len(rows), 3), "batch_size": args.batch_size, "seed": args.seed,
               "examples": [{"reference": r, "ours": o} for r, o in list(zip(references, ours))[:3]],
               "command": "python benchmarks/sections.py " + " ".join(argv if argv is not None else sys.argv[1:])}
     print(f"{args.split}: {len(rows)} whole evenings; {result['machine']['cpu']}")

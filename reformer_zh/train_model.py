@@ -104,7 +104,8 @@ def load_model(model_args: ModelArguments, tokenizer):
         positions = overrides.pop("max_position_embeddings", None)
         for key, value in overrides.items():
             setattr(config, key, value)
-        fill_section_break(config, tokenizer)
+        for key, token_id in missing_section_token_ids(config.to_dict(), tokenizer).items():
+            setattr(config, key, token_id)
         model = AutoModelForSeq2SeqLM.from_pretrained(model_args.model_name_or_path, config=config,
                                                       **hub_options(model_args))
         if positions is not None and positions != model.config.max_position_embeddings:
@@ -128,39 +129,33 @@ def load_model(model_args: ModelArguments, tokenizer):
     )
     for key in ("model_type", "architectures", "auto_map", "transformers_version", "_name_or_path"):
         values.pop(key, None)
-    aligning = bool(values.get("copy_alignment_loss_weight"))
-    if (values.get("section_embeddings") or aligning) and values.get("section_break_token_id") is None:
-        values["section_break_token_id"] = line_break_id(tokenizer)
-    if (values.get("summary_segment_embeddings") or aligning) and values.get("summary_separator_token_id") is None:
-        values["summary_separator_token_id"] = summary_separator_id(tokenizer)
+    values.update(missing_section_token_ids(values, tokenizer))
     return AutoModelForSeq2SeqLM.from_config(config_class(**values))
 
 
-def line_break_id(tokenizer) -> int:
-    """The tokenizer's [NL], whose pair (a blank line) separates sections."""
-    token_id = tokenizer.convert_tokens_to_ids("[NL]")
-    if token_id is None or token_id == tokenizer.unk_token_id:
-        raise ValueError("section_embeddings need a tokenizer that keeps line breaks ([NL]); this one has none: "
-                         "build it with keep_line_breaks, or set section_break_token_id.")
-    return token_id
+# The token ids the section options read: (config key, token, the options that need it, how to
+# get a tokenizer that has it)
+SECTION_TOKENS = (
+    ("section_break_token_id", "[NL]", ("section_embeddings", "copy_alignment_loss_weight"),
+     "a tokenizer that keeps line breaks ([NL]): build it with keep_line_breaks"),
+    ("summary_separator_token_id", "；", ("summary_segment_embeddings", "copy_alignment_loss_weight"),
+     "a tokenizer with the segment separator '；': build it from summaries that use it"),
+)
 
 
-def summary_separator_id(tokenizer) -> int:
-    """The tokenizer's "；", which ends a summary segment (the pipeline joins segments with it)."""
-    token_id = tokenizer.convert_tokens_to_ids("；")
-    if token_id is None or token_id == tokenizer.unk_token_id:
-        raise ValueError("summary_segment_embeddings need a tokenizer with the segment separator '；'; this one has "
-                         "none: build it from summaries that use it, or set summary_separator_token_id.")
-    return token_id
-
-
-def fill_section_break(config, tokenizer) -> None:
-    """The token ids that the section options read, from the tokenizer, where the config lacks them."""
-    aligning = bool(getattr(config, "copy_alignment_loss_weight", 0))
-    if (getattr(config, "section_embeddings", 0) or aligning) and config.section_break_token_id is None:
-        config.section_break_token_id = line_break_id(tokenizer)
-    if (getattr(config, "summary_segment_embeddings", 0) or aligning) and config.summary_separator_token_id is None:
-        config.summary_separator_token_id = summary_separator_id(tokenizer)
+def missing_section_token_ids(settings: dict, tokenizer) -> dict:
+    """The token ids that the section options in `settings` (a config's values) need and it
+    lacks, read from the tokenizer: a blank line is two [NL], a summary segment ends at '；'."""
+    found = {}
+    for key, token, options, fix in SECTION_TOKENS:
+        wanting = [option for option in options if settings.get(option)]
+        if not wanting or settings.get(key) is not None:
+            continue
+        token_id = tokenizer.convert_tokens_to_ids(token)
+        if token_id is None or token_id == tokenizer.unk_token_id:
+            raise ValueError(f"{wanting[0]} needs {fix}, or set {key}; this tokenizer has no {token}.")
+        found[key] = token_id
+    return found
 
 
 def load_led_with_more_positions(model_args: ModelArguments, config, overrides: dict):

@@ -263,3 +263,24 @@ def test_the_trainer_adds_the_alignment_loss_to_the_label_smoothed_loss(tmp_path
     smoothed = trainer.label_smoother(outputs, batch["labels"])
     assert outputs.alignment_loss is not None
     assert torch.allclose(loss, smoothed + 0.5 * outputs.alignment_loss, atol=1e-6)
+
+
+def test_the_section_token_ids_come_from_the_tokenizer_or_a_clear_error():
+    from reformer_zh.train_model import missing_section_token_ids
+
+    class Vocabulary:
+        unk_token_id = 1
+
+        def __init__(self, tokens: dict) -> None:
+            self.tokens = tokens
+
+        def convert_tokens_to_ids(self, token: str) -> int:
+            return self.tokens.get(token, self.unk_token_id)
+
+    both = Vocabulary({"[NL]": 5, "；": 9})
+    assert missing_section_token_ids({"copy_alignment_loss_weight": 0.5}, both) == {
+        "section_break_token_id": 5, "summary_separator_token_id": 9}
+    assert missing_section_token_ids({"section_embeddings": 8, "section_break_token_id": 7}, both) == {}
+    assert missing_section_token_ids({"section_embeddings": 0}, Vocabulary({})) == {}
+    with pytest.raises(ValueError, match="summary_segment_embeddings needs a tokenizer with the segment separator"):
+        missing_section_token_ids({"summary_segment_embeddings": 8}, Vocabulary({"[NL]": 5}))

@@ -50,6 +50,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seed", type=int, default=0,
                         help="seeds torch's generator before summarizing: an LSH layer draws its rotations from it "
                              "where an input is longer than full_attn_threshold (a whole evening read in one pass)")
+    parser.add_argument("--generate", default="",
+                        help="generate() options for the pipeline, e.g. min_new_tokens=220,length_penalty=2.0 "
+                             "(decoding is chosen on validation)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -67,13 +70,15 @@ def main(argv: list[str] | None = None) -> dict:
     args.batch_size = args.batch_size or (1 if one_pass else 32)
     torch.manual_seed(args.seed)
     started = time.perf_counter()
-    ours = [item["summary_text"] for item in summarizer(documents, batch_size=args.batch_size)]
+    options = {key: json.loads(value) for key, value in (item.split("=", 1) for item in args.generate.split(",") if item)}
+    ours = [item["summary_text"] for item in summarizer(documents, batch_size=args.batch_size, **options)]
     seconds = time.perf_counter() - started
     rule = [BASELINES[RULE](document) for document in documents]
     result = {"split": args.split, "evenings": len(rows), "model": model, "machine": machine_record(args.threads),
               "systems": {method: scores(ours, references, documents),
                           f"{RULE} (rule)": scores(rule, references, documents)},
               "seconds_per_evening": round(seconds / len(rows), 3), "batch_size": args.batch_size, "seed": args.seed,
+              "generate": options,
               "examples": [{"reference": r, "ours": o} for r, o in list(zip(references, ours))[:3]],
               "command": "python benchmarks/sections.py " + " ".join(argv if argv is not None else sys.argv[1:])}
     print(f"{args.split}: {len(rows)} whole evenings; {result['machine']['cpu']}")

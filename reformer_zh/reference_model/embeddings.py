@@ -58,16 +58,17 @@ class ReformerZhPositionEmbeddings(nn.Module):
             self.embedding = nn.Embedding.from_pretrained(torch.cat([old, extra]), freeze=False)
 
 
-def section_index(input_ids: Tensor, break_token_id: int, rows: int) -> Tensor:
+def section_index(input_ids: Tensor, break_token_id: int, rows: int | None = None) -> Tensor:
     """[b, s] -> [b, s] the section of every position: the number of section breaks (two
-    consecutive `break_token_id`, a blank line) that end before it, at most rows - 1. A break's
+    consecutive `break_token_id`, a blank line) that end before it, at most rows - 1 when
+    `rows` is given (an embedding table's size; the alignment loss counts every one). A break's
     own two tokens belong to the section they close. (The tokenizer writes at most two line
     breaks in a row.)"""
     is_break = input_ids == break_token_id
     ends = torch.zeros_like(is_break)
     ends[:, 1:] = is_break[:, 1:] & is_break[:, :-1]
     closed_before = ends.long().cumsum(dim=1) - ends.long()
-    return closed_before.clamp(max=rows - 1)
+    return closed_before if rows is None else closed_before.clamp(max=rows - 1)
 
 
 class ReformerZhSectionEmbeddings(nn.Module):
@@ -84,12 +85,13 @@ class ReformerZhSectionEmbeddings(nn.Module):
         return self.table[section_index(input_ids, self.break_token_id, self.rows)]
 
 
-def summary_segment_index(decoder_input_ids: Tensor, separator_token_id: int, rows: int) -> Tensor:
+def summary_segment_index(decoder_input_ids: Tensor, separator_token_id: int, rows: int | None = None) -> Tensor:
     """[b, t] -> [b, t] the summary segment each decoder position writes: the separators among its
     inputs so far, its own input included (the input after a separator starts the next segment),
-    at most rows - 1. Decoder inputs are the labels shifted right, so the position that writes a
+    at most rows - 1 when `rows` is given. Decoder inputs are the labels shifted right, so the position that writes a
     separator still belongs to the segment the separator ends."""
-    return (decoder_input_ids == separator_token_id).long().cumsum(dim=1).clamp(max=rows - 1)
+    index = (decoder_input_ids == separator_token_id).long().cumsum(dim=1)
+    return index if rows is None else index.clamp(max=rows - 1)
 
 
 class ReformerZhSummarySegmentEmbeddings(nn.Module):

@@ -578,8 +578,8 @@ class ReformerZhForConditionalGeneration(ReformerZhPreTrainedModel, GenerationMi
         if self.copy_attention is not None:  # logits become log P of the pointer-generator mixture
             aligning = self.config.copy_alignment_loss_weight > 0 and self.training and decoder_input_ids is not None
             source_sections = None
-            if aligning:  # every index counted, none merged: rows=a bound no document reaches
-                source_sections = section_index(source_ids, self.config.section_break_token_id, rows=2**31)
+            if aligning:
+                source_sections = section_index(source_ids, self.config.section_break_token_id)
             logits = self.copy_attention(
                 outputs.last_hidden_state,
                 logits,
@@ -591,7 +591,7 @@ class ReformerZhForConditionalGeneration(ReformerZhPreTrainedModel, GenerationMi
             )
             if aligning:
                 logits, section_mass = logits
-                segments = summary_segment_index(decoder_input_ids, self.config.summary_separator_token_id, rows=2**31)
+                segments = summary_segment_index(decoder_input_ids, self.config.summary_separator_token_id)
                 alignment_loss = copy_alignment_loss(section_mass, segments, source_sections,
                                                      decoder_input_ids != self.config.pad_token_id)
         loss = None

@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: jemalloc install test test-deepspeed test-browser serve demo demo-train reference-model bench clean lcsts xwlb-story xwlb-program xwlb-program-onepass xwlb-story-bart xwlb-program-bart xwlb-story-led xwlb-program-led
+.PHONY: jemalloc install test test-deepspeed test-browser serve demo demo-train reference-model bench clean lcsts xwlb-story xwlb-program xwlb-program-onepass xwlb-program-onepass-whole xwlb-story-bart xwlb-program-bart xwlb-story-led xwlb-program-led
 
 # jemalloc (reformer_zh/allocator.py: scripts/train.py re-executes under it when installed) trains
 # long inputs 2.4x faster than glibc as it comes. Installed where apt-get runs as root; anywhere
@@ -84,6 +84,10 @@ xwlb-program: install
 
 xwlb-program-onepass: install
 	$(PY) scripts/recipe.py xwlb-program-onepass
+
+# the one-pass model's second stage: whole evenings, from outputs/xwlb-program-onepass
+xwlb-program-onepass-whole: install
+	$(PY) scripts/recipe.py xwlb-program-onepass-whole
 
 # the side-by-side's BART (1,024 positions): the same two recipes
 xwlb-story-bart: install

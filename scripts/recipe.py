@@ -155,6 +155,21 @@ RECIPES = {
                f"{ONE_PASS_OVERRIDES}", "--per_device_train_batch_size", "4", *PROGRAM_FLAGS],
         baselines=PROGRAM_BASELINES,
     ),
+    # the one-pass model's second stage: whole evenings. 4,096-character windows hold a median 6
+    # headlines (139 characters) where a validation evening's rundown has 12 (about 287), so the
+    # first stage rarely trains the segment rows past 6 nor a rundown's full length; windows of
+    # 16,384 characters hold whole evenings without their briefs (4,475 windows from 4,543
+    # evenings, median 13 headlines and 5,771 characters; the same 26.7M characters as the 4,096
+    # windows), two a step (`group_by_length` pairs similar lengths, so the padding stays small).
+    "xwlb-program-onepass-whole": Recipe(
+        folder="xwlb", train_file="program_train.jsonl.gz", validation_file="program_validation.jsonl.gz",
+        test_file="program_dev_test.jsonl.gz", max_train_minutes=80, start_from="xwlb-program-onepass",
+        window_chars=16384, story_file="story_train.jsonl.gz", skip_briefs=True,
+        flags=["--max_source_length", "16384", "--max_target_length", "512", "--config_overrides",
+               f"max_position_embeddings=16384,encoder_position_offset_in_training=true,{NO_DROPOUT},"
+               f"{ONE_PASS_OVERRIDES}", "--per_device_train_batch_size", "2", *PROGRAM_FLAGS],
+        baselines=PROGRAM_BASELINES,
+    ),
     # the side-by-side's full-attention baseline (issue 13): the same two recipes for a BART of
     # `headline`'s size, whose 1,024 positions read the first 1,023 characters of an evening
     # (and [EOS]); it fine-tunes on windows of whole stories of at most 1,023 characters (pairs it

@@ -7,7 +7,9 @@ character came from.
 Paste a document (or open a .txt file) and press Summarize: the summary appears with every
 character the model copied linked to the source span it pointed at, both in the same colour;
 a document made of sections (blank-line blocks) gets one segment per section, each tied to its
-section, news briefs skipped as the pipeline skips them. The copy account is the model's own
+section, news briefs skipped as the pipeline skips them (a checkpoint trained to see sections
+reads the document in one pass, as the pipeline does, and each copied character is tied to the
+section it came from). The copy account is the model's own
 (reformer_zh/attribution.py). Bad input gets the pipeline's message, shown on the page.
 
 A standard-library HTTP server and one HTML page (reformer_zh/serve_page.html): nothing to
@@ -33,29 +35,98 @@ logger = logging.getLogger("serve")
 
 def summarize_with_sources(summarizer, document: str, **generate) -> dict:
     """The page's answer for one document: its sections (as the model read them, news briefs
-    marked skipped), and per summarized section its segment with each token's copy share and
-    source span. A document of one section is one section and one segment."""
-    from modeling_reformer_zh.pipeline_reformer_zh import (check_documents, is_news_brief, join_segments,
-                                                           sections_of, sections_to_summarize)
-    from reformer_zh.attribution import explain
+    marked skipped), its segments with each token's copy share and source span, and the summary,
+    read as the pipeline reads it: a document of one section whole; a sectioned one section by
+    section (a segment per section), or in one pass by a checkpoint trained to see sections
+    (its segments split at "；", each token tied to the section it copied from)."""
+    from modeling_reformer_zh.pipeline_reformer_zh import (check_documents, reads_sections_in_one_pass,
+                                                           sections_to_summarize)
 
     check_documents([document])  # the pipeline's own errors and warnings for bad input
-    sectioned = sections_to_summarize(document) is not None  # the pipeline's own decision
-    blocks = sections_of(document) if sectioned else [document]
     started = time.perf_counter()
-    sections, segments = [], []
-    for index, block in enumerate(blocks):
-        skipped = sectioned and is_news_brief(block)
-        result = None if skipped else explain(summarizer, block, **generate)
-        sections.append({"text": result.source if result else block, "skipped": skipped})
-        if result is not None:
-            segments.append({"section": index, "summary": result.summary,
-                             "tokens": [{"text": t.text, "copy_share": round(t.copy_share, 4),
-                                         "span": list(t.source_span) if t.source_span else None}
-                                        for t in result.tokens]})
-    summary = join_segments([s["summary"] for s in segments]) if sectioned else segments[0]["summary"]
+    if sections_to_summarize(document) is None:  # the pipeline's own decision
+        sections, segments = by_section(summarizer, [document], [False], generate)
+        summary = segments[0]["summary"]
+    elif reads_sections_in_one_pass(summarizer.model.config):
+        sections, segments, summary = in_one_pass(summarizer, document, generate)
+    else:
+        from modeling_reformer_zh.pipeline_reformer_zh import is_news_brief, join_segments, sections_of
+
+        blocks = sections_of(document)
+        sections, segments = by_section(summarizer, blocks, [is_news_brief(block) for block in blocks], generate)
+        summary = join_segments([segment["summary"] for segment in segments])
     return {"summary": summary, "sections": sections, "segments": segments, "copied_threshold": COPIED,
             "seconds": round(time.perf_counter() - started, 2)}
+
+
+def token_record(token, span: tuple[int, int] | None, section: int | None = None) -> dict:
+    """A summary token for the page: `span` in its section's text, `section` when the token may
+    point into another section than its segment's (one pass)."""
+    record = {"text": token.text, "copy_share": round(token.copy_share, 4), "span": list(span) if span else None}
+    return record if section is None else {**record, "section": section}
+
+
+def by_section(summarizer, blocks: list[str], skipped: list[bool], generate: dict) -> tuple[list, list]:
+    """Every block not skipped summarized on its own: a segment each, its spans into its block."""
+    from reformer_zh.attribution import explain
+
+    sections, segments = [], []
+    for index, (block, skip) in enumerate(zip(blocks, skipped)):
+        result = None if skip else explain(summarizer, block, **generate)
+        sections.append({"text": result.source if result else block, "skipped": skip})
+        if result is not None:
+            segments.append({"section": index, "summary": result.summary,
+                             "tokens": [token_record(token, token.source_span) for token in result.tokens]})
+    return sections, segments
+
+
+def in_one_pass(summarizer, document: str, generate: dict) -> tuple[list, list, str]:
+    """The whole document, news briefs left out, read once (what the pipeline writes for it). The
+    text the model read splits back into the sections at its blank lines, so every copied token
+    points into its own section; segment k (the summary split at "；") is shown beside the section
+    most of its copied tokens came from (the section it summarizes when it copied nothing)."""
+    from bisect import bisect_right
+
+    from modeling_reformer_zh.pipeline_reformer_zh import (SECTION_BREAK, SEGMENT_JOIN, is_news_brief,
+                                                           sections_of, without_news_briefs)
+    from reformer_zh.attribution import explain
+
+    result = explain(summarizer, without_news_briefs(document), **generate)
+    blocks = sections_of(document)
+    read = result.source.split(SECTION_BREAK)
+    kept = [index for index, block in enumerate(blocks) if not is_news_brief(block)]
+    if len(read) == len(kept):
+        sections = [{"text": block, "skipped": True} for block in blocks]
+        for index, text in zip(kept, read):
+            sections[index] = {"text": text, "skipped": False}
+    else:  # normalisation merged sections (a line of spaces between them): the text read, as one
+        sections, kept, read = [{"text": result.source, "skipped": False}], [0], [result.source]
+    starts = [0]
+    for text in read[:-1]:
+        starts.append(starts[-1] + len(text) + len(SECTION_BREAK))
+    segments, tokens = [], []
+
+    def close_segment() -> None:
+        copied = [token["section"] for token in tokens if token["span"] and token["copy_share"] > COPIED]
+        own = kept[min(len(segments), len(kept) - 1)]
+        segments.append({"section": max(set(copied), key=copied.count) if copied else own,
+                         "summary": "".join(token["text"] for token in tokens), "tokens": list(tokens)})
+        tokens.clear()
+
+    for token in result.tokens:
+        if token.text == SEGMENT_JOIN:
+            close_segment()
+            continue
+        span, section = None, None
+        if token.source_span:
+            k = bisect_right(starts, token.source_span[0]) - 1
+            start, end = (offset - starts[k] for offset in token.source_span)
+            if end <= len(read[k]):  # not a span across a section break
+                span, section = (start, end), kept[k]
+        tokens.append(token_record(token, span, section))
+    if tokens or not segments:
+        close_segment()
+    return sections, segments, result.summary
 
 
 def make_handler(summarizer, generate: dict, model_name: str):

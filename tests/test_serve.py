@@ -68,3 +68,55 @@ def test_a_sectioned_document_gets_one_segment_per_section_with_spans_into_its_s
 def test_bad_input_is_a_400_with_the_pipelines_message(url, payload, message):
     status, answer = post(url, payload)
     assert status == 400 and message in answer["error"]
+
+
+BRIEF = ("新版国家医保药品目录落地实施\n今天，新版国家医保药品目录落地实施，91种药品新增纳入目录。\n"
+         "《能源法》今起施行\n《中华人民共和国能源法》今天起正式施行，国家支持优先开发利用可再生能源。")
+
+
+def test_a_one_pass_checkpoint_is_read_whole_as_the_pipeline_reads_it(trained):
+    """A checkpoint trained to see sections: the page shows the pipeline's one-pass summary, the
+    news brief skipped, and every token's span inside the section it names."""
+    from transformers import pipeline
+
+    from reformer_zh.serve import summarize_with_sources
+
+    summarizer = pipeline("summarization", model=str(trained), trust_remote_code=True)
+    summarizer.model.config.section_embeddings = 4  # the pipeline's switch to one pass (the tiny model's weights as they are)
+    rows = (ROOT / "reformer_zh" / "sample" / "validation.jsonl").read_text(encoding="utf-8").splitlines()[:2]
+    first, second = (json.loads(row)["document"] for row in rows)
+    document = f"{first}\n\n{BRIEF}\n\n{second}"
+    # the tiny model writes [UNK] for a document this long unless told not to
+    generate = {"num_beams": 1, "max_new_tokens": 12, "suppress_tokens": [summarizer.tokenizer.unk_token_id]}
+    answer = summarize_with_sources(summarizer, document, **generate)
+    assert answer["summary"] == summarizer(document, **generate)[0]["summary_text"]
+    assert [section["skipped"] for section in answer["sections"]] == [False, True, False]
+    tokens = [token for segment in answer["segments"] for token in segment["tokens"]]
+    assert any(token["span"] for token in tokens)
+    for token in tokens:
+        if token["span"]:
+            section = answer["sections"][token["section"]]
+            start, end = token["span"]
+            assert not section["skipped"] and section["text"][start:end] == token["text"]
+
+
+def test_one_pass_segments_split_at_the_separator_and_spans_move_into_their_sections(monkeypatch):
+    """The mapping itself, on a made-up account: offsets in the text read become offsets in each
+    section, the brief keeps its place, and a segment sits beside the section it copied from."""
+    from types import SimpleNamespace
+
+    import reformer_zh.attribution as attribution
+    from reformer_zh.serve import in_one_pass
+
+    read = "甲乙丙。\n\n丁戊己。"  # the two stories as the model read them, the brief left out
+    tokens = [attribution.SummaryToken("丁", 0.9, (6, 7)), attribution.SummaryToken("戊", 0.9, (7, 8)),
+              attribution.SummaryToken("；", 0.1, None), attribution.SummaryToken("乙", 0.9, (1, 2)),
+              attribution.SummaryToken("新", 0.1, (4, 6))]  # a span across the break: no span
+    monkeypatch.setattr(attribution, "explain", lambda summarizer, document, **generate: attribution.Explanation(
+        read, "丁戊；乙新", tokens))
+    sections, segments, summary = in_one_pass(SimpleNamespace(), f"甲乙丙。\n\n{BRIEF}\n\n丁戊己。", {})
+    assert [section["skipped"] for section in sections] == [False, True, False]
+    assert sections[2]["text"] == "丁戊己。" and summary == "丁戊；乙新"
+    assert [(segment["section"], segment["summary"]) for segment in segments] == [(2, "丁戊"), (0, "乙新")]
+    assert [(token["span"], token.get("section")) for token in segments[0]["tokens"]] == [([0, 1], 2), ([1, 2], 2)]
+    assert [(token["span"], token.get("section")) for token in segments[1]["tokens"]] == [([1, 2], 0), (None, None)]

@@ -67,6 +67,12 @@ def sections_to_summarize(document: str) -> list[str] | None:
     return sections if len(sections_of(document)) >= 2 and sections else None
 
 
+def reads_sections_in_one_pass(config) -> bool:
+    """The pipeline's default for a sectioned document: one pass for a checkpoint trained to see
+    sections (config `section_embeddings` > 0, issue 35's one-pass model), else section by section."""
+    return bool(getattr(config, "section_embeddings", 0))
+
+
 def without_news_briefs(document: str) -> str:
     """A sectioned document with its news briefs left out, for a model that reads it in one pass:
     a rundown has no headline for them. A document of one section (or of briefs only) as it is."""
@@ -205,7 +211,7 @@ class SummarizationPipeline(Pipeline):
         whitespace-only document and TypeError for one that is not a string, naming its index,
         before anything is generated."""
         if split_sections is None:
-            split_sections = not getattr(self.model.config, "section_embeddings", 0)
+            split_sections = not reads_sections_in_one_pass(self.model.config)
         self._documents_checked = isinstance(inputs, (str, list, tuple))
         if self._documents_checked:  # a generator or dataset is checked item by item in preprocess
             documents = [inputs] if isinstance(inputs, str) else list(inputs)

@@ -42,14 +42,19 @@ class Explanation:
 
     def marked(self, threshold: float = 0.5) -> str:
         """The summary with each run of copied tokens in [brackets] (what `--explain` prints)."""
-        out, inside = "", False
-        for token in self.tokens:
-            copied = token.copy_share > threshold and token.source_span is not None
-            if copied != inside:
-                out += "[" if copied else "]"
-                inside = copied
-            out += token.text
-        return out + ("]" if inside else "")
+        return bracket_copied_runs((token.text, token.copy_share > threshold and token.source_span is not None)
+                                   for token in self.tokens)
+
+
+def bracket_copied_runs(pieces) -> str:
+    """(text, copied) pieces joined, each run of copied ones in [brackets]."""
+    out, inside = "", False
+    for text, copied in pieces:
+        if copied != inside:
+            out += "[" if copied else "]"
+            inside = copied
+        out += text
+    return out + ("]" if inside else "")
 
 
 def token_spans(tokens: list[str], text: str) -> list[tuple[int, int] | None]:

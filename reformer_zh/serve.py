@@ -33,30 +33,55 @@ MAX_DOCUMENT_CHARACTERS = 200_000
 logger = logging.getLogger("serve")
 
 
-def summarize_with_sources(summarizer, document: str, **generate) -> dict:
+def summarize_with_sources(summarizer, document: str, split_sections: bool | None = None, **generate) -> dict:
     """The page's answer for one document: its sections (as the model read them, news briefs
-    marked skipped), its segments with each token's copy share and source span, and the summary,
-    read as the pipeline reads it: a document of one section whole; a sectioned one section by
-    section (a segment per section), or in one pass by a checkpoint trained to see sections
-    (its segments split at "；", each token tied to the section it copied from)."""
+    marked skipped), its segments with each token's copy share and source span, the summary, and
+    how it was read (`read`), as the pipeline reads it with the same `split_sections`: a document
+    of one section whole; a sectioned one section by section (a segment per section), or in one
+    pass (the default for a checkpoint trained to see sections; its segments split at "；", each
+    token tied to the section it copied from)."""
     from modeling_reformer_zh.pipeline_reformer_zh import (check_documents, reads_sections_in_one_pass,
                                                            sections_to_summarize)
 
     check_documents([document])  # the pipeline's own errors and warnings for bad input
+    if split_sections is None:
+        split_sections = not reads_sections_in_one_pass(summarizer.model.config)
     started = time.perf_counter()
     if sections_to_summarize(document) is None:  # the pipeline's own decision
         sections, segments = by_section(summarizer, [document], [False], generate)
-        summary = segments[0]["summary"]
-    elif reads_sections_in_one_pass(summarizer.model.config):
-        sections, segments, summary = in_one_pass(summarizer, document, generate)
+        summary, read = segments[0]["summary"], "whole"
+    elif not split_sections:
+        (sections, segments, summary), read = in_one_pass(summarizer, document, generate), "one pass"
     else:
         from modeling_reformer_zh.pipeline_reformer_zh import is_news_brief, join_segments, sections_of
 
         blocks = sections_of(document)
         sections, segments = by_section(summarizer, blocks, [is_news_brief(block) for block in blocks], generate)
-        summary = join_segments([segment["summary"] for segment in segments])
-    return {"summary": summary, "sections": sections, "segments": segments, "copied_threshold": COPIED,
+        summary, read = join_segments([segment["summary"] for segment in segments]), "by section"
+    return {"summary": summary, "read": read, "sections": sections, "segments": segments, "copied_threshold": COPIED,
             "seconds": round(time.perf_counter() - started, 2)}
+
+
+def marked_summary(answer: dict) -> str:
+    """The answer's summary with each run of copied tokens in [brackets] (`reformer-zh-summarize
+    --explain`): the segments joined as the summary joins them."""
+    from modeling_reformer_zh.pipeline_reformer_zh import SEGMENT_JOIN, SUMMARY_END
+    from reformer_zh.attribution import bracket_copied_runs
+
+    def marked(tokens: list[dict]) -> str:
+        return bracket_copied_runs((token["text"], bool(token["span"]) and token["copy_share"] > COPIED)
+                                   for token in tokens)
+
+    segments = [segment["tokens"] for segment in answer["segments"]]
+    if answer["read"] != "by section":  # whole: one segment; one pass: split at the separators it wrote
+        return SEGMENT_JOIN.join(marked(tokens) for tokens in segments)
+    trimmed = []  # join_segments' trimming: a segment's own closing "；" and "。" give way to the join
+    for tokens in segments:
+        end = len(tokens)
+        while end and tokens[end - 1]["text"].strip() in ("", SEGMENT_JOIN, SUMMARY_END):
+            end -= 1
+        trimmed.append(tokens[:end])
+    return SEGMENT_JOIN.join(marked(tokens) for tokens in trimmed) + SUMMARY_END
 
 
 def token_record(token, span: tuple[int, int] | None, section: int | None = None) -> dict:

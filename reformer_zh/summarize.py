@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> list[str]:
     parser.add_argument("--no_truncation", action="store_true", help="fail on inputs longer than the model's positions")
     parser.add_argument("--explain", action="store_true",
                         help="print each summary with the characters it copied from the document in [brackets] "
-                             "(copy attention's own account; the document is read whole, not by section)")
+                             "(copy attention's own account; a sectioned document is read as without it)")
     parser.add_argument("--no_split_sections", action="store_true",
                         help="summarize a document made of sections (blank-line blocks) whole, in one pass with its "
                              "news briefs left out, instead of one segment per section joined with '；' (the default "
@@ -99,7 +99,8 @@ def main(argv: list[str] | None = None) -> list[str]:
     if args.min_new_tokens is not None:
         generate["min_new_tokens"] = args.min_new_tokens
     if args.explain:
-        return explain_documents(summarizer, texts, generate, truncation=not args.no_truncation)
+        return explain_documents(summarizer, texts, generate, truncation=not args.no_truncation,
+                                 split_sections=False if args.no_split_sections else None)
     summaries = []
     # a file is summarized a few batches at a time, so that the bar moves
     step = max(1, args.batch_size) * 8
@@ -123,13 +124,17 @@ def main(argv: list[str] | None = None) -> list[str]:
     return summaries
 
 
-def explain_documents(summarizer, texts: list[str], generate: dict, truncation: bool) -> list[str]:
-    """--explain: each summary printed with its copied runs in [brackets] (reformer_zh/attribution.py)."""
-    from reformer_zh.attribution import explain
+def explain_documents(summarizer, texts: list[str], generate: dict, truncation: bool,
+                      split_sections: bool | None) -> list[str]:
+    """--explain: each summary printed with its copied runs in [brackets] (reformer_zh/attribution.py),
+    a sectioned document read as the command reads it (by section, or in one pass)."""
+    from reformer_zh.serve import marked_summary, summarize_with_sources
 
     marked = []
     for text in texts:
-        marked.append(explain(summarizer, text, truncation=truncation, **generate).marked())
+        answer = summarize_with_sources(summarizer, text, split_sections=split_sections, truncation=truncation,
+                                        **generate)
+        marked.append(marked_summary(answer))
         print(marked[-1])
     return marked
 

@@ -812,3 +812,12 @@ def test_explain_marks_copied_runs_of_the_same_summary_the_command_writes(traine
     marked = summarize.main(flags + ["--explain", document])
     assert [m.replace("[", "").replace("]", "") for m in marked] == plain
     assert capsys.readouterr().out.splitlines()[-1] == marked[0]
+    # a sectioned document: by section (the default) and in one pass, as the command reads it
+    evening = f"{document}\n\n{BRIEF}\n\n{STORY}"
+    for split in ([], ["--no_split_sections"]):
+        flags = ["--model", str(trained), "--num_beams", "2", "--max_new_tokens", "8", *split]
+        plain = summarize.main(flags + [evening])
+        marked = summarize.main(flags + ["--explain", evening])
+        assert [m.replace("[", "").replace("]", "") for m in marked] == plain
+        if not split:  # two stories, the brief skipped: two segments
+            assert plain[0].count("；") == 1 and plain[0].endswith("。")

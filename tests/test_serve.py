@@ -120,3 +120,18 @@ def test_one_pass_segments_split_at_the_separator_and_spans_move_into_their_sect
     assert [(segment["section"], segment["summary"]) for segment in segments] == [(2, "丁戊"), (0, "乙新")]
     assert [(token["span"], token.get("section")) for token in segments[0]["tokens"]] == [([0, 1], 2), ([1, 2], 2)]
     assert [(token["span"], token.get("section")) for token in segments[1]["tokens"]] == [([1, 2], 0), (None, None)]
+
+
+def test_marked_summary_joins_segments_as_the_summary_does():
+    """--explain's brackets on a made-up answer: by section, a segment's own closing "。" gives way
+    to the join, as join_segments trims it; in one pass the segments are joined back as written."""
+    from reformer_zh.serve import marked_summary
+
+    def token(text, copied):
+        return {"text": text, "copy_share": 0.9 if copied else 0.1, "span": [0, 1]}
+
+    segments = [{"tokens": [token("甲", True), token("乙", False), token("。", False)]},
+                {"tokens": [token("丙", True), token("丁", True)]}]
+    assert marked_summary({"read": "by section", "segments": segments}) == "[甲]乙；[丙丁]。"
+    assert marked_summary({"read": "one pass", "segments": segments}) == "[甲]乙。；[丙丁]"
+    assert marked_summary({"read": "whole", "segments": segments[:1]}) == "[甲]乙。"

@@ -19,7 +19,7 @@ import re
 from typing import Any
 
 import torch
-from transformers import GenerationConfig, Pipeline
+from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList, Pipeline
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +80,31 @@ def without_news_briefs(document: str) -> str:
     return SECTION_BREAK.join(sections) if sections else document
 
 
+def sections_read(input_ids: torch.Tensor, break_token_id: int) -> torch.Tensor:
+    """[b, s] -> [b] the sections each row holds: one more than its blank lines (two consecutive
+    `break_token_id`; the tokenizer writes at most two line breaks in a row)."""
+    is_break = input_ids == break_token_id
+    return (is_break[:, 1:] & is_break[:, :-1]).sum(dim=1) + 1
+
+
+class OneSegmentPerSection(LogitsProcessor):
+    """A summary of as many segments as its document has sections, for a model that reads a
+    sectioned document in one pass: [EOS] is banned until every section but the last has its
+    separator, and the separator after that. The model still chooses what each segment says and
+    where it ends; only the count is the document's. Beams of a row share its count."""
+
+    def __init__(self, sections: torch.Tensor, separator_token_id: int, eos_token_id: int) -> None:
+        self.sections, self.separator, self.eos = sections, separator_token_id, eos_token_id
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        wanted = self.sections.to(scores.device).repeat_interleave(scores.shape[0] // self.sections.shape[0])
+        more_to_write = (input_ids == self.separator).sum(dim=1) < wanted - 1
+        scores = scores.clone()
+        scores[more_to_write, self.eos] = -float("inf")
+        scores[~more_to_write, self.separator] = -float("inf")
+        return scores
+
+
 def join_segments(segments: list[str]) -> str:
     return SEGMENT_JOIN.join(segment.strip().rstrip(SEGMENT_JOIN + SUMMARY_END) for segment in segments) + SUMMARY_END
 
@@ -112,7 +137,10 @@ class SummarizationPipeline(Pipeline):
     of each input, without a warning (a model trained on the first 256 tokens of its documents can
     be read as it trained; the default is the checkpoint's
     `config.task_specific_params["summarization"]["max_input_tokens"]` where it sets one);
-    `batch_size` batches inputs. `config.prefix` (what
+    `one_segment_per_section=True` (a model that reads a sectioned document in one pass) writes
+    as many summary segments as the document read has sections (`OneSegmentPerSection`; the
+    default is the checkpoint's `task_specific_params["summarization"]["one_segment_per_section"]`,
+    else off); `batch_size` batches inputs. `config.prefix` (what
     `scripts/train.py --source_prefix` trained with) is put before every input. Unless the call
     or the model's generation config sets `min_new_tokens` or `min_length`, a summary has at
     least one token.
@@ -122,7 +150,8 @@ class SummarizationPipeline(Pipeline):
     _documents_checked = False  # True while a call's string or list has been checked as a whole
 
     def _sanitize_parameters(self, truncation: bool | None = None, clean_up_tokenization_spaces=None,
-                             max_input_tokens: int | None = None, **kwargs: Any):
+                             max_input_tokens: int | None = None, one_segment_per_section: bool | None = None,
+                             **kwargs: Any):
         preprocess_parameters = {}
         if truncation is not None:
             preprocess_parameters["truncation"] = truncation
@@ -133,12 +162,15 @@ class SummarizationPipeline(Pipeline):
         valid = generate_option_names(self.model)
         unknown = sorted(set(kwargs) - valid)
         if unknown:
-            near = difflib.get_close_matches(unknown[0], sorted(valid | {"truncation", "max_input_tokens"}), n=1)
+            near = difflib.get_close_matches(unknown[0], sorted(valid | {"truncation", "max_input_tokens", "one_segment_per_section"}), n=1)
             hint = f"; did you mean {near[0]!r}?" if near else "."
             raise TypeError(f"unexpected argument {unknown[0]!r} for the summarization pipeline{hint} It takes "
-                            "generate() options (GenerationConfig fields), truncation, max_input_tokens and "
-                            "batch_size.")
-        return preprocess_parameters, dict(kwargs), {}
+                            "generate() options (GenerationConfig fields), truncation, max_input_tokens, "
+                            "one_segment_per_section and batch_size.")
+        forward_parameters = dict(kwargs)
+        if one_segment_per_section is not None:
+            forward_parameters["one_segment_per_section"] = one_segment_per_section
+        return preprocess_parameters, forward_parameters, {}
 
     def preprocess(self, text: str, truncation: bool = True, max_input_tokens: int | None = None) -> dict:
         # __call__ has checked a string or list already, with indices; a generator or dataset is checked here
@@ -170,8 +202,13 @@ class SummarizationPipeline(Pipeline):
             encoded["global_attention_mask"][:, 0] = 1
         return encoded
 
-    def _forward(self, model_inputs: dict, **generate_kwargs: Any) -> dict:
+    def _forward(self, model_inputs: dict, one_segment_per_section: bool | None = None, **generate_kwargs: Any) -> dict:
         generate_kwargs = self._prepare_generate_kwargs(generate_kwargs, **self._summary_defaults(generate_kwargs))
+        if one_segment_per_section is None:  # the checkpoint's choice, where it made one
+            one_segment_per_section = summarization_defaults(self.model.config).get("one_segment_per_section", False)
+        if one_segment_per_section:
+            generate_kwargs["logits_processor"] = LogitsProcessorList(
+                [*(generate_kwargs.get("logits_processor") or []), self._segment_counter(model_inputs["input_ids"])])
         if self.assistant_model is not None:
             generate_kwargs.setdefault("assistant_model", self.assistant_model)
         if self.assistant_tokenizer is not None:
@@ -180,6 +217,18 @@ class SummarizationPipeline(Pipeline):
             generate_kwargs.setdefault("tokenizer", self.tokenizer)  # generate() translates between the two
         output_ids = self.model.generate(**model_inputs, **generate_kwargs)
         return {"output_ids": output_ids}
+
+    def _segment_counter(self, input_ids: torch.Tensor) -> OneSegmentPerSection:
+        config = self.model.config
+        needed = {name: getattr(config, name, None) for name in
+                  ("section_break_token_id", "summary_separator_token_id", "eos_token_id")}
+        missing = [name for name, value in needed.items() if value is None]
+        if missing:
+            raise ValueError(f"one_segment_per_section needs the checkpoint's {missing[0]} (config), which it does not "
+                             "set: it counts the sections read and the separators written; a checkpoint trained "
+                             "with section_embeddings and summary_segment_embeddings sets both.")
+        return OneSegmentPerSection(sections_read(input_ids, needed["section_break_token_id"]),
+                                    needed["summary_separator_token_id"], needed["eos_token_id"])
 
     def _summary_defaults(self, generate_kwargs: dict) -> dict:
         """min_new_tokens=1 where nothing bounds the length from below: an undertrained model's

@@ -821,3 +821,28 @@ def test_explain_marks_copied_runs_of_the_same_summary_the_command_writes(traine
         assert [m.replace("[", "").replace("]", "") for m in marked] == plain
         if not split:  # two stories, the brief skipped: two segments
             assert plain[0].count("；") == 1 and plain[0].endswith("。")
+
+
+def test_one_segment_per_section_reaches_generate_and_names_what_a_checkpoint_lacks(trained):
+    """The pipeline option builds OneSegmentPerSection from the document read: for a document of
+    one section the separator is banned, so a token the model writes first when free (taken as
+    the separator here) never appears; a checkpoint without the section token ids is told so."""
+    from transformers import pipeline
+
+    summarizer = pipeline("summarization", model=str(trained), trust_remote_code=True)
+    options = {"num_beams": 1, "max_new_tokens": 6}
+    with pytest.raises(ValueError, match="needs the checkpoint's section_break_token_id"):
+        summarizer(STORY, one_segment_per_section=True, **options)
+    free = summarizer.model.generate(**summarizer.tokenizer(STORY, return_tensors="pt"), **options)[0]
+    first = int(free[1])  # after the decoder's start token
+    config = summarizer.model.config
+    config.section_break_token_id = summarizer.tokenizer.convert_tokens_to_ids("[NL]")
+    config.summary_separator_token_id = first
+    try:
+        def written(**option):  # the pipeline's own steps, its ids before decoding
+            return summarizer.forward(summarizer.preprocess(STORY), **option, **options)["output_ids"][0].tolist()
+
+        assert first not in written(one_segment_per_section=True) and first in free.tolist()
+        assert written(one_segment_per_section=False) == written() == free.tolist()
+    finally:
+        config.section_break_token_id = config.summary_separator_token_id = None

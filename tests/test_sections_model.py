@@ -284,3 +284,27 @@ def test_the_section_token_ids_come_from_the_tokenizer_or_a_clear_error():
     assert missing_section_token_ids({"section_embeddings": 0}, Vocabulary({})) == {}
     with pytest.raises(ValueError, match="summary_segment_embeddings needs a tokenizer with the segment separator"):
         missing_section_token_ids({"summary_segment_embeddings": 8}, Vocabulary({"[NL]": 5}))
+
+
+def test_the_sections_read_are_the_section_index_count_row_by_row():
+    from modeling_reformer_zh.pipeline_reformer_zh import sections_read
+
+    padded = torch.tensor([[10, 11, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0]])  # one section, then padding
+    ids = torch.cat([sectioned_ids(), padded])
+    assert sections_read(ids, NL).tolist() == [3, 1]
+    assert sections_read(ids, NL).tolist() == (section_index(ids, NL).max(dim=1).values + 1).tolist()
+
+
+def test_one_segment_per_section_bans_the_end_until_each_section_has_a_separator_and_the_separator_after():
+    from modeling_reformer_zh.pipeline_reformer_zh import OneSegmentPerSection
+
+    separator, eos = 7, 3
+    counter = OneSegmentPerSection(torch.tensor([3, 1]), separator, eos)
+    # two beams a document: rows 0-1 read three sections, rows 2-3 one
+    scores = counter(torch.tensor([[2, 20, 21], [2, separator, separator], [2, 20, 21], [2, 20, 21]]),
+                     torch.zeros(4, 30))
+    banned = scores == -float("inf")
+    assert banned[0, eos] and not banned[0, separator]  # none of two separators written yet
+    assert not banned[1, eos] and banned[1, separator]  # both written: it may end, not start a fourth
+    assert not banned[2, eos] and banned[2, separator] and banned[3, separator]  # one section: one segment
+    assert banned.sum() == 4

@@ -295,16 +295,21 @@ def test_the_sections_read_are_the_section_index_count_row_by_row():
     assert sections_read(ids, NL).tolist() == (section_index(ids, NL).max(dim=1).values + 1).tolist()
 
 
-def test_one_segment_per_section_bans_the_end_until_each_section_has_a_separator_and_the_separator_after():
+def test_one_segment_per_section_moves_the_end_to_the_separator_until_each_section_has_one():
+    import math
+
     from modeling_reformer_zh.pipeline_reformer_zh import OneSegmentPerSection
 
-    separator, eos = 7, 3
-    counter = OneSegmentPerSection(torch.tensor([3, 1]), separator, eos)
+    separator, eos, period = 7, 3, 9
+    counter = OneSegmentPerSection(torch.tensor([3, 1]), separator, [eos, period])
     # two beams a document: rows 0-1 read three sections, rows 2-3 one
-    scores = counter(torch.tensor([[2, 20, 21], [2, separator, separator], [2, 20, 21], [2, 20, 21]]),
-                     torch.zeros(4, 30))
-    banned = scores == -float("inf")
-    assert banned[0, eos] and not banned[0, separator]  # none of two separators written yet
+    scores = torch.zeros(4, 30).log_softmax(dim=-1)
+    scores[0, eos] = -1.0
+    out = counter(torch.tensor([[2, 20, 21], [2, separator, separator], [2, 20, 21], [2, 20, 21]]), scores)
+    banned = out == -float("inf")
+    # none of two separators written yet: no end; the separator holds its own and both ends' mass
+    assert banned[0, eos] and banned[0, period] and not banned[0, separator]
+    assert math.isclose(out[0, separator].exp(), scores[0, [separator, eos, period]].exp().sum(), rel_tol=1e-5)
     assert not banned[1, eos] and banned[1, separator]  # both written: it may end, not start a fourth
     assert not banned[2, eos] and banned[2, separator] and banned[3, separator]  # one section: one segment
-    assert banned.sum() == 4
+    assert banned.sum() == 5 and torch.equal(out[1:, eos], scores[1:, eos])

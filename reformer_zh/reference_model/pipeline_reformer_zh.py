@@ -89,19 +89,23 @@ def sections_read(input_ids: torch.Tensor, break_token_id: int) -> torch.Tensor:
 
 class OneSegmentPerSection(LogitsProcessor):
     """A summary of as many segments as its document has sections, for a model that reads a
-    sectioned document in one pass: [EOS] is banned until every section but the last has its
-    separator, and the separator after that. The model still chooses what each segment says and
-    where it ends; only the count is the document's. Beams of a row share its count."""
+    sectioned document in one pass. Until every section but the last has its separator, the
+    summary may not end: the probability of ending (`end_token_ids`: [EOS], and "。", which closes
+    a rundown) moves to the separator, so where the model would stop it starts the next segment
+    instead; after that the separator is banned. The model still chooses what each segment says;
+    only the count is the document's. Beams of a row share its count."""
 
-    def __init__(self, sections: torch.Tensor, separator_token_id: int, eos_token_id: int) -> None:
-        self.sections, self.separator, self.eos = sections, separator_token_id, eos_token_id
+    def __init__(self, sections: torch.Tensor, separator_token_id: int, end_token_ids: list[int]) -> None:
+        self.sections, self.separator, self.ends = sections, separator_token_id, list(end_token_ids)
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         wanted = self.sections.to(scores.device).repeat_interleave(scores.shape[0] // self.sections.shape[0])
         more_to_write = (input_ids == self.separator).sum(dim=1) < wanted - 1
         scores = scores.clone()
-        scores[more_to_write, self.eos] = -float("inf")
-        scores[~more_to_write, self.separator] = -float("inf")
+        moved = scores[:, [self.separator, *self.ends]].logsumexp(dim=-1)  # log-probabilities or logits alike
+        scores[:, self.separator] = torch.where(more_to_write, moved, -float("inf"))
+        scores[more_to_write[:, None] & torch.isin(torch.arange(scores.shape[1], device=scores.device),
+                                                   torch.tensor(self.ends, device=scores.device))] = -float("inf")
         return scores
 
 
@@ -227,8 +231,12 @@ class SummarizationPipeline(Pipeline):
             raise ValueError(f"one_segment_per_section needs the checkpoint's {missing[0]} (config), which it does not "
                              "set: it counts the sections read and the separators written; a checkpoint trained "
                              "with section_embeddings and summary_segment_embeddings sets both.")
+        ends = [needed["eos_token_id"]]
+        summary_end = self.tokenizer.convert_tokens_to_ids(SUMMARY_END)
+        if summary_end is not None and summary_end != self.tokenizer.unk_token_id:
+            ends.append(summary_end)
         return OneSegmentPerSection(sections_read(input_ids, needed["section_break_token_id"]),
-                                    needed["summary_separator_token_id"], needed["eos_token_id"])
+                                    needed["summary_separator_token_id"], ends)
 
     def _summary_defaults(self, generate_kwargs: dict) -> dict:
         """min_new_tokens=1 where nothing bounds the length from below: an undertrained model's

@@ -151,6 +151,29 @@ def test_generate_with_copy_gives_the_same_tokens_with_and_without_cache(num_bea
     assert sampled.shape == (2, 9)
 
 
+def test_the_source_is_sorted_once_per_generate_call_and_again_for_other_ids(monkeypatch):
+    """representative_positions keeps first_position_of_each_id's result on the cache: one sort
+    per generate call, not one per step (the tokens are the uncached ones, checked above); a
+    cache handed other source ids computes theirs."""
+    import modeling_reformer_zh.copy_attention as copy_attention
+
+    model, inputs = copy_model()
+    calls = []
+    counted = copy_attention.first_position_of_each_id
+    monkeypatch.setattr(copy_attention, "first_position_of_each_id", lambda ids: calls.append(ids) or counted(ids))
+    kwargs = dict(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], max_new_tokens=6,
+                  num_beams=3, do_sample=False, eos_token_id=None, pad_token_id=0)
+    model.generate(**kwargs, use_cache=True)
+    assert len(calls) == 1
+    model.generate(**kwargs, use_cache=False)
+    assert len(calls) == 1 + 6  # without a cache: every step
+    cache, other = type("Cache", (), {})(), inputs["input_ids"].flip(-1)
+    assert torch.equal(copy_attention.representative_positions(inputs["input_ids"], cache),
+                       counted(inputs["input_ids"]))
+    assert torch.equal(copy_attention.representative_positions(other, cache), counted(other))
+    assert len(calls) == 1 + 6 + 2
+
+
 def test_copy_without_source_ids_fails_with_the_fix():
     model, inputs = copy_model()
     embeds = model.get_input_embeddings()(inputs["input_ids"])

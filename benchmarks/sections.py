@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from reformer_zh.baselines import BASELINES  # noqa: E402
+from reformer_zh.dev_test_ledger import record_dev_test_scoring  # noqa: E402
 from reformer_zh.hardware import machine_record  # noqa: E402
 from reformer_zh.reference_model import reference_model_dir  # noqa: E402
 from reformer_zh.rouge_zh import rouge_scores  # noqa: E402
@@ -90,6 +91,8 @@ def main(argv: list[str] | None = None) -> dict:
               f"{row['reference_segments_per_document']:>5.1f} {row['count_within_1_share']:>5.0%} "
               f"{row['alignment_share']:>5.0%} {row['stitching_share']:>6.1%}")
     print(f"{seconds / len(rows):.2f} s per evening (batch {args.batch_size})")
+    if args.split == "dev_test":  # scored once per reported system; the ledger shows any second look
+        result["dev_test_scorings"] = record_dev_test_scoring(method, model, options)
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     return result

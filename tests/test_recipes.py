@@ -185,6 +185,7 @@ def test_the_one_pass_recipe_trains_sections_segments_and_the_alignment_on_headl
     config = json.loads((tmp_path / "one" / "config.json").read_text())
     assert (config["section_embeddings"], config["summary_segment_embeddings"], config["copy_alignment_loss_weight"]) \
         == (32, 32, 0.5)
+    assert config["task_specific_params"]["summarization"]["one_segment_per_section"] is True  # the pipeline's default
     assert results["train_steps"] == 2 and "rougeL" in results["validation"]
 
 

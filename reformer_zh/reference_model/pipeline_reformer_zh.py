@@ -166,7 +166,8 @@ class SummarizationPipeline(Pipeline):
         valid = generate_option_names(self.model)
         unknown = sorted(set(kwargs) - valid)
         if unknown:
-            near = difflib.get_close_matches(unknown[0], sorted(valid | {"truncation", "max_input_tokens", "one_segment_per_section"}), n=1)
+            own = {"truncation", "max_input_tokens", "one_segment_per_section"}
+            near = difflib.get_close_matches(unknown[0], sorted(valid | own), n=1)
             hint = f"; did you mean {near[0]!r}?" if near else "."
             raise TypeError(f"unexpected argument {unknown[0]!r} for the summarization pipeline{hint} It takes "
                             "generate() options (GenerationConfig fields), truncation, max_input_tokens, "

@@ -104,8 +104,7 @@ class OneSegmentPerSection(LogitsProcessor):
         scores = scores.clone()
         moved = scores[:, [self.separator, *self.ends]].logsumexp(dim=-1)  # log-probabilities or logits alike
         scores[:, self.separator] = torch.where(more_to_write, moved, -float("inf"))
-        scores[more_to_write[:, None] & torch.isin(torch.arange(scores.shape[1], device=scores.device),
-                                                   torch.tensor(self.ends, device=scores.device))] = -float("inf")
+        scores[:, self.ends] = scores[:, self.ends].masked_fill(more_to_write[:, None], -float("inf"))
         return scores
 
 

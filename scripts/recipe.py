@@ -131,7 +131,7 @@ ONE_PASS_DECODING = ["--min_new_tokens", "1"]
 # one after a short warm-up, as for the other fine-tunes.
 GENERAL = Recipe(
     folder="xwlb", train_file="story_train.jsonl.gz", validation_file="story_validation.jsonl.gz",
-    test_file="story_dev_test.jsonl.gz", max_train_minutes=85, start_from=SHIPPED, mixture_rounds=8,
+    test_file="story_dev_test.jsonl.gz", max_train_minutes=110, start_from=SHIPPED, mixture_rounds=10,
     flags=["--max_source_length", "1024", "--max_target_length", "400", "--config_overrides", NO_DROPOUT,
            "--learning_rate", "5e-4", "--warmup_steps", "100", "--max_eval_samples", "300"],
 )

@@ -46,6 +46,9 @@ from .reversible import StepContext, run_stack
 # checkpoint loaded with trust_remote_code and saved elsewhere keeps its pipeline.
 from .pipeline_reformer_zh import SummarizationPipeline  # noqa: F401
 
+# what save_pretrained writes beside the model code: the pipeline and the module it imports
+PIPELINE_FILES = ("pipeline_reformer_zh.py", "document_sections.py")
+
 SELF_ATTENTION_CLASSES = {
     "lsh": ReformerZhLSHSelfAttention,
     "local": ReformerZhLocalSelfAttention,
@@ -266,11 +269,13 @@ class ReformerZhPreTrainedModel(PreTrainedModel):
         return [module for module in self.modules() if isinstance(module, ReformerZhEmbeddings)]
 
     def save_pretrained(self, save_directory, *args, **kwargs) -> None:
-        """Also write the summarization pipeline that `config.custom_pipelines` declares."""
+        """Also write the summarization pipeline that `config.custom_pipelines` declares, and the
+        module it imports."""
         super().save_pretrained(save_directory, *args, **kwargs)
-        pipeline_file = Path(__file__).with_name("pipeline_reformer_zh.py")
-        if pipeline_file.exists() and Path(save_directory).is_dir():
-            shutil.copyfile(pipeline_file, Path(save_directory) / pipeline_file.name)
+        for name in PIPELINE_FILES:
+            source = Path(__file__).with_name(name)
+            if source.exists() and Path(save_directory).is_dir():
+                shutil.copyfile(source, Path(save_directory) / name)
 
     @classmethod
     def _supports_default_dynamic_cache(cls) -> bool:

@@ -40,23 +40,25 @@ def summarize_with_sources(summarizer, document: str, split_sections: bool | Non
     of one section whole; a sectioned one section by section (a segment per section), or in one
     pass (the default for a checkpoint trained to see sections; its segments split at "；", each
     token tied to the section it copied from)."""
-    from modeling_reformer_zh.pipeline_reformer_zh import (check_documents, reads_sections_in_one_pass,
-                                                           sections_to_summarize)
+    from modeling_reformer_zh.pipeline_reformer_zh import (check_documents, document_sections,
+                                                           reads_sections_in_one_pass, summarization_defaults)
 
     check_documents([document])  # the pipeline's own errors and warnings for bad input
     if split_sections is None:
         split_sections = not reads_sections_in_one_pass(summarizer.model.config)
     started = time.perf_counter()
-    if sections_to_summarize(document) is None:  # the pipeline's own decision
+    boundaries = summarization_defaults(summarizer.model.config).get("story_boundaries")
+    found = document_sections(document, boundaries)  # the pipeline's own decision
+    if found.found_by == "whole":
         sections, segments = by_section(summarizer, [document], [False], generate)
         summary, read = segments[0]["summary"], "whole"
     elif not split_sections:
         (sections, segments, summary), read = in_one_pass(summarizer, document, generate), "one pass"
     else:
-        from modeling_reformer_zh.pipeline_reformer_zh import is_news_brief, join_segments, sections_of
+        from modeling_reformer_zh.pipeline_reformer_zh import join_segments
 
-        blocks = sections_of(document)
-        sections, segments = by_section(summarizer, blocks, [is_news_brief(block) for block in blocks], generate)
+        skipped = [index in found.skipped for index in range(len(found.sections))]
+        sections, segments = by_section(summarizer, found.sections, skipped, generate)
         summary, read = join_segments([segment["summary"] for segment in segments]), "by section"
     return {"summary": summary, "read": read, "sections": sections, "segments": segments, "copied_threshold": COPIED,
             "seconds": round(time.perf_counter() - started, 2)}
@@ -112,14 +114,16 @@ def in_one_pass(summarizer, document: str, generate: dict) -> tuple[list, list, 
     most of its copied tokens came from (the section it summarizes when it copied nothing)."""
     from bisect import bisect_right
 
-    from modeling_reformer_zh.pipeline_reformer_zh import (SECTION_BREAK, SEGMENT_JOIN, is_news_brief,
-                                                           sections_of, without_news_briefs)
+    from modeling_reformer_zh.pipeline_reformer_zh import (SECTION_BREAK, SEGMENT_JOIN, document_sections,
+                                                           summarization_defaults, without_news_briefs)
     from reformer_zh.attribution import explain
 
-    result = explain(summarizer, without_news_briefs(document), **generate)
-    blocks = sections_of(document)
+    boundaries = summarization_defaults(summarizer.model.config).get("story_boundaries")
+    result = explain(summarizer, without_news_briefs(document, boundaries), **generate)
+    found = document_sections(document, boundaries)
+    blocks = found.sections
     read = result.source.split(SECTION_BREAK)
-    kept = [index for index, block in enumerate(blocks) if not is_news_brief(block)]
+    kept = [index for index in range(len(blocks)) if index not in found.skipped]
     if len(read) == len(kept):
         sections = [{"text": block, "skipped": True} for block in blocks]
         for index, text in zip(kept, read):

@@ -767,6 +767,25 @@ def test_a_sectioned_document_is_summarized_section_by_section_in_one_batched_ca
         summarizer.model.config.section_embeddings = 0
 
 
+def test_a_documents_sections_go_through_generate_together_unless_a_batch_size_is_given(trained, monkeypatch):
+    """Issue 43: `summarizer(evening)` with no batch argument batches the evening's sections, and
+    writes what one section at a time writes."""
+    from transformers import pipeline
+
+    summarizer = pipeline("summarization", model=str(trained), trust_remote_code=True)
+    options = dict(max_new_tokens=4, min_new_tokens=2, suppress_tokens=[0, 1, 2, 4], num_beams=2)
+    batches = []
+    forward = summarizer._forward
+    monkeypatch.setattr(summarizer, "_forward", lambda inputs, **kw: batches.append(len(inputs["input_ids"])) or
+                        forward(inputs, **kw))
+    evening = f"{STORY}\n\n{BRIEF}\n\n{OTHER}\n\n{STORY}"
+    together = summarizer(evening, **options)[0]["summary_text"]
+    assert batches == [3]
+    batches.clear()
+    assert summarizer(evening, batch_size=1, **options)[0]["summary_text"] == together
+    assert batches == [1, 1, 1]
+
+
 def test_rouge_is_scored_against_the_summaries_as_written_not_the_cut_labels(trained):
     """The labels stop at --max_target_length and hold [UNK] for characters outside the
     vocabulary; the reported ROUGE must be the one of the written references, which

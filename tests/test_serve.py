@@ -114,7 +114,8 @@ def test_one_pass_segments_split_at_the_separator_and_spans_move_into_their_sect
               attribution.SummaryToken("新", 0.1, (4, 6))]  # a span across the break: no span
     monkeypatch.setattr(attribution, "explain", lambda summarizer, document, **generate: attribution.Explanation(
         read, "丁戊；乙新", tokens))
-    sections, segments, summary = in_one_pass(SimpleNamespace(), f"甲乙丙。\n\n{BRIEF}\n\n丁戊己。", {})
+    summarizer = SimpleNamespace(model=SimpleNamespace(config=SimpleNamespace(task_specific_params=None)))
+    sections, segments, summary = in_one_pass(summarizer, f"甲乙丙。\n\n{BRIEF}\n\n丁戊己。", {})
     assert [section["skipped"] for section in sections] == [False, True, False]
     assert sections[2]["text"] == "丁戊己。" and summary == "丁戊；乙新"
     assert [(segment["section"], segment["summary"]) for segment in segments] == [(2, "丁戊"), (0, "乙新")]

@@ -1,0 +1,223 @@
+"""A document's sections, found from its text (issues 35 and 43).
+
+A whole evening of news, a report or a judgment reaches the pipeline in whatever shape the user
+pasted it. Its sections are found, in this order:
+
+1. blank lines: blocks separated by an empty line (how the xwlb evenings are written);
+2. headings: lines that open with the same kind of heading as the document's first one (`一、`,
+   `（一）`, `1.`, `第一部分`, `第一章`, ...), at least two of them; text before the first heading
+   is a section of its own when it is at least `PREAMBLE_MIN_CHARACTERS` long;
+3. story boundaries: where nothing marks the sections (stories pasted with single newlines, or
+   as one block), a small learned model (`story_boundaries` in the checkpoint's
+   `task_specific_params["summarization"]`, trained by reformer_zh/story_boundaries.py) scores
+   every sentence as the start of a new story, from its opening characters, the end of the
+   sentence before it, whether a line break precedes it and how many of its character pairs the
+   sentences before it share (a new story changes the subject);
+4. otherwise the document is one section.
+
+News briefs (a block of short items, each under its own title line) are skipped in a
+blank-line or story-boundary document, where a rundown gives them no headline; a headed report's
+sections are never skipped. Every skip is returned, so the pipeline can name it.
+
+Imports only the standard library: it travels with every checkpoint as remote code.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+SECTION_BREAK = "\n\n"
+SENTENCE_ENDS = "。！？”…）)"
+TITLE_MAX_CHARACTERS = 30
+BRIEF_TITLE_SHARE = 0.3  # chosen on xwlb validation: 163 of 168 briefs found, none of 1,005 stories
+
+CHINESE_NUMERAL = "[一二三四五六七八九十]+"
+# heading kinds: a pattern for the start of a line whose group is the heading's number
+HEADING_KINDS = (
+    ("chapter", re.compile(rf"第({CHINESE_NUMERAL}|\d+)[部分章节篇条]")),
+    ("numeral", re.compile(rf"({CHINESE_NUMERAL})[、．.]")),
+    ("bracketed numeral", re.compile(rf"[（(]({CHINESE_NUMERAL})[）)]")),
+    ("number", re.compile(r"(\d{1,2})(?:[、．]|\.(?!\d))")),
+    ("bracketed number", re.compile(r"[（(](\d{1,2})[）)]")),
+)
+DIGITS = {character: value for value, character in enumerate("一二三四五六七八九", start=1)}
+HEADING_LINE_MAX_CHARACTERS = 200  # a heading opens a line that is not a whole paragraph of text
+PREAMBLE_MIN_CHARACTERS = 20
+
+# sentences for the story-boundary model: text up to a sentence end (and its closing quotes or
+# brackets), or up to a line break
+SENTENCE = re.compile(r"[^。！？!?\n]*(?:[。！？!?]+[”’」』）)]*|\n|$)")
+CHINESE_PAIR = re.compile(r"(?=([\u3400-\u9fff]{2}))")
+DATE = re.compile(r"\d+月\d+日|\d+日|今天|昨天|近日|日前")
+CONTEXT_SENTENCES = (3, 8)  # the sentences before and after a candidate start that are compared
+
+
+@dataclass
+class DocumentSections:
+    """`sections`: every section in order; `skipped`: the indices of those that get no segment
+    (news briefs); `found_by`: "blank lines", "headings", "story boundaries" or "whole"."""
+
+    sections: list[str]
+    found_by: str
+    skipped: list[int] = field(default_factory=list)
+
+    @property
+    def kept(self) -> list[str]:
+        return [section for index, section in enumerate(self.sections) if index not in self.skipped]
+
+
+def sections_of(document: str) -> list[str]:
+    """Blocks separated by a blank line."""
+    return [block.strip() for block in document.split(SECTION_BREAK) if block.strip()]
+
+
+def is_title_line(lines: list[str], index: int) -> bool:
+    """A short line without closing punctuation that a longer line follows: an item's title."""
+    line = lines[index]
+    return (index < len(lines) - 1 and len(line) <= TITLE_MAX_CHARACTERS and line[-1] not in SENTENCE_ENDS
+            and len(lines[index + 1]) > len(line))
+
+
+def is_news_brief(section: str) -> bool:
+    """A block of short items, each under its own title line: it opens with a title and at least
+    two of its lines, and 30% of them, are titles. A story with subheadings opens with text."""
+    lines = [line.strip() for line in section.split("\n") if line.strip()]
+    if not lines or not is_title_line(lines, 0):
+        return False
+    titles = sum(is_title_line(lines, index) for index in range(len(lines)))
+    return titles >= 2 and titles >= BRIEF_TITLE_SHARE * len(lines)
+
+
+def numeral_value(text: str) -> int | None:
+    """1-99 written in digits or in Chinese numerals (一, 十, 十二, 二十, 二十三)."""
+    if text.isdigit():
+        return int(text)
+    tens, _, units = text.partition("十")
+    if "十" not in text:
+        return DIGITS.get(text) if len(text) == 1 else None
+    if len(tens) > 1 or len(units) > 1:
+        return None
+    return DIGITS.get(tens, 1 if not tens else 0) * 10 + DIGITS.get(units, 0)
+
+
+def heading_of(line: str) -> tuple[str, int] | None:
+    """(kind, number) of a line that opens with a heading, None for any other line."""
+    line = line.strip()
+    if len(line) > HEADING_LINE_MAX_CHARACTERS:
+        return None
+    for kind, pattern in HEADING_KINDS:
+        match = pattern.match(line)
+        if match and (number := numeral_value(match.group(1))):
+            return kind, number
+    return None
+
+
+def headed_sections(document: str) -> list[str] | None:
+    """The document cut before its top-level headings: the lines that open with the kind of
+    heading of its first heading line and number 1, 2, 3, ... in order (a line that happens to
+    open like a heading, "第一条新闻", breaks no section unless the numbering goes on). None
+    unless there are at least two."""
+    lines = [line.strip() for line in document.split("\n") if line.strip()]
+    headings = [heading_of(line) for line in lines]
+    top = next((heading[0] for heading in headings if heading), None)
+    starts, expected = [], 1
+    for index, heading in enumerate(headings):
+        if heading == (top, expected):
+            starts.append(index)
+            expected += 1
+    if len(starts) < 2:
+        return None
+    cuts = [*starts, len(lines)]
+    sections = ["\n".join(lines[begin:end]) for begin, end in zip(cuts, cuts[1:])]
+    preamble = "\n".join(lines[: starts[0]])
+    if len(preamble) >= PREAMBLE_MIN_CHARACTERS:
+        sections.insert(0, preamble)
+    elif preamble:
+        sections[0] = f"{preamble}\n{sections[0]}"
+    return sections
+
+
+def sentences_of(document: str) -> tuple[list[str], list[bool]]:
+    """The document's sentences (each with its closing punctuation, line breaks dropped) and, for
+    each, whether a line break comes right before it."""
+    sentences, after_break, pending_break = [], [], False
+    for match in SENTENCE.finditer(document):
+        text = match.group()
+        if text == "\n" or not text.strip():
+            pending_break = pending_break or text == "\n"
+            continue
+        sentences.append(text.rstrip("\n").strip())
+        after_break.append(pending_break)
+        pending_break = text.endswith("\n")
+    return sentences, after_break
+
+
+def shared_pair_share(later: set[str], earlier: set[str]) -> float:
+    return len(later & earlier) / len(later) if later else 0.0
+
+
+def sentence_features(sentences: list[str], after_break: list[bool], pairs: list[set[str]], index: int) -> list[str]:
+    """What the story-boundary model reads of sentence `index` (> 0) as the start of a new story."""
+    sentence, before = sentences[index], sentences[index - 1]
+    head = sentence[:12]
+    features = ["bias", f"p1:{sentence[:1]}", f"p2:{sentence[:2]}", f"p3:{sentence[:3]}", f"e:{before[-2:]}",
+                f"len:{min(len(sentence).bit_length(), 9)}", *(f"b:{head[k:k + 2]}" for k in range(len(head) - 1))]
+    if DATE.search(sentence[:24]):
+        features.append("date")
+    if after_break[index]:
+        features += ["break", f"break_p2:{sentence[:2]}"]
+    for width in CONTEXT_SENTENCES:
+        later = set().union(*pairs[index:index + width])
+        earlier = set().union(*pairs[max(0, index - width):index])
+        bucket = min(int(shared_pair_share(later, earlier) * 10), 9)
+        features += [f"shared{width}:{bucket}", f"shared{width}:{bucket}:{after_break[index]}"]
+    return features
+
+
+def story_start_scores(sentences: list[str], after_break: list[bool], weights: dict[str, float]) -> list[float]:
+    """The model's logit for each sentence but the first starting a new story."""
+    pairs = [set(CHINESE_PAIR.findall(sentence)) for sentence in sentences]
+    return [sum(weights.get(feature, 0.0) for feature in sentence_features(sentences, after_break, pairs, index))
+            for index in range(1, len(sentences))]
+
+
+def story_sections(document: str, model: dict) -> list[str] | None:
+    """The document cut at the sentences the story-boundary `model` ({"weights", "threshold",
+    "min_section_characters", "min_document_characters"}) scores above its threshold, no
+    section shorter than its minimum; None for a document too short to hold stories, or where
+    no cut is made. A line break inside a section is kept."""
+    if len(document) < model["min_document_characters"]:
+        return None
+    sentences, after_break = sentences_of(document)
+    scores = story_start_scores(sentences, after_break, model["weights"])
+    sections, current = [], [sentences[0]] if sentences else []
+    for index, score in enumerate(scores, start=1):
+        if score > model["threshold"] and sum(map(len, current)) >= model["min_section_characters"]:
+            sections.append(current)
+            current = []
+        current.append(("\n" if after_break[index] and current else "") + sentences[index])
+    if sections and sum(map(len, current)) < model["min_section_characters"]:
+        sections[-1] += current  # a short tail joins the section before it
+    else:
+        sections.append(current)
+    if len(sections) < 2:
+        return None
+    return ["".join(section) for section in sections]
+
+
+def document_sections(document: str, story_boundaries: dict | None = None) -> DocumentSections:
+    """The sections of `document` as the pipeline reads them (this module's docstring)."""
+    blocks = sections_of(document)
+    if len(blocks) >= 2:
+        found = DocumentSections(blocks, "blank lines")
+    elif headed := headed_sections(document):
+        return DocumentSections(headed, "headings")
+    elif story_boundaries and (stories := story_sections(document.strip(), story_boundaries)):
+        found = DocumentSections(stories, "story boundaries")
+    else:
+        return DocumentSections([document], "whole")
+    found.skipped = [index for index, section in enumerate(found.sections) if is_news_brief(section)]
+    if len(found.skipped) == len(found.sections):  # briefs only: summarized whole
+        return DocumentSections([document], "whole")
+    return found

@@ -1,0 +1,208 @@
+"""Train the story-boundary model the pipeline uses to find the stories of a document pasted
+without blank lines (modeling_reformer_zh/document_sections.py; issue 43).
+
+Examples: xwlb evenings of the train split, each written twice as a user may paste it, with
+single newlines between paragraphs and stories alike, and as one block; every sentence but the
+first is an example, a positive where a story starts. Documents that are one piece (LCSTS posts,
+CSL abstracts, CAIL judgments, VCSum meeting segments, in both shapes) give only negatives, so a
+judgment or a meeting is not cut into stories. The model is a logistic regression over the
+sentence's features (document_sections.sentence_features), trained with Adam; features seen fewer
+than `--min_count` times are dropped and weights under `--prune` are left out of the model written.
+
+The threshold is chosen on validation evenings (F1 of the story starts); the share of one-piece
+validation documents that the model cuts is reported beside it. The model goes into a
+checkpoint's config (`task_specific_params["summarization"]["story_boundaries"]`), where the
+pipeline reads it:
+
+    python -m reformer_zh.story_boundaries --into reformer_zh/reference_model \\
+        --out benchmarks/results/story_boundaries.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+from collections import Counter
+from pathlib import Path
+
+import torch
+
+from modeling_reformer_zh.document_sections import (
+    CHINESE_PAIR, SECTION_BREAK, sentence_features, sentences_of, story_sections)
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+ONE_PIECE = ("lcsts/{split}.jsonl", "csl/{split}.jsonl", "cail2020_sfzy/{split}.jsonl", "vcsum/{split}.jsonl")
+MIN_SECTION_CHARACTERS = 40  # the shortest xwlb story is longer; a cut never leaves less
+MIN_DOCUMENT_CHARACTERS = 400  # shorter than two short stories: read whole
+
+
+def pasted(stories: list[str], one_block: bool) -> tuple[str, list[int]]:
+    """The stories as a user pastes them (single newlines, or one block) and the character offset
+    where each story starts."""
+    joiner = "" if one_block else "\n"
+    texts = ["".join(line.strip() for line in story.split("\n")) if one_block else story for story in stories]
+    starts, offset = [], 0
+    for text in texts:
+        starts.append(offset)
+        offset += len(text) + len(joiner)
+    return joiner.join(texts), starts
+
+
+def sentence_offsets(document: str, sentences: list[str]) -> list[int]:
+    offsets, position = [], 0
+    for sentence in sentences:
+        position = document.index(sentence, position)
+        offsets.append(position)
+        position += len(sentence)
+    return offsets
+
+
+def labelled_examples(document: str, story_starts: set[int]) -> list[tuple[list[str], int]]:
+    """(features, 1 if the sentence starts a story) for every sentence but the first."""
+    sentences, after_break = sentences_of(document)
+    offsets = sentence_offsets(document, sentences)
+    pairs = [set(CHINESE_PAIR.findall(sentence)) for sentence in sentences]
+    return [(sentence_features(sentences, after_break, pairs, index), int(offsets[index] in story_starts))
+            for index in range(1, len(sentences))]
+
+
+def evening_stories(row: dict) -> list[str]:
+    return [block.strip() for block in row["document"].split(SECTION_BREAK) if block.strip()]
+
+
+def examples_of(evenings: list[dict], one_piece: list[str]) -> list[tuple[list[str], int]]:
+    examples = []
+    for one_block in (False, True):
+        for row in evenings:
+            document, starts = pasted(evening_stories(row), one_block)
+            examples += labelled_examples(document, set(starts))
+        for document in one_piece:
+            examples += labelled_examples(pasted([document], one_block)[0], {0})
+    return examples
+
+
+def train_weights(examples: list[tuple[list[str], int]], min_count: int, epochs: int, seed: int) -> dict[str, float]:
+    counts = Counter(feature for features, _ in examples for feature in features)
+    vocabulary = {feature: index for index, feature in enumerate(sorted(f for f, n in counts.items() if n >= min_count))}
+    ids = [[vocabulary[f] for f in features if f in vocabulary] for features, _ in examples]
+    labels = torch.tensor([label for _, label in examples], dtype=torch.float32)
+    weights = torch.nn.EmbeddingBag(len(vocabulary), 1, mode="sum")
+    torch.nn.init.zeros_(weights.weight)
+    optimizer = torch.optim.Adam(weights.parameters(), lr=0.05)
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        for batch in torch.randperm(len(ids), generator=generator).split(4096):
+            flat = torch.tensor([i for b in batch.tolist() for i in ids[b]])
+            offsets = torch.tensor([0, *torch.tensor([len(ids[b]) for b in batch.tolist()]).cumsum(0)[:-1].tolist()])
+            logits = weights(flat, offsets).squeeze(1)
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels[batch])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    values = weights.weight.detach().squeeze(1).tolist()
+    return {feature: values[index] for feature, index in vocabulary.items()}
+
+
+def start_scores(examples: list[tuple[list[str], int]], weights: dict[str, float]) -> list[float]:
+    return [sum(weights.get(feature, 0.0) for feature in features) for features, _ in examples]
+
+
+def best_threshold(scores: list[float], labels: list[int]) -> tuple[float, dict]:
+    """The logit threshold with the best F1 of story starts, and its precision, recall and F1."""
+    best = (-1.0, 0.0, {})
+    for threshold in [x / 4 for x in range(-16, 17)]:
+        predicted = [score > threshold for score in scores]
+        hits = sum(p and l for p, l in zip(predicted, labels))
+        precision, recall = hits / max(sum(predicted), 1), hits / max(sum(labels), 1)
+        f1 = 2 * precision * recall / (precision + recall) if hits else 0.0
+        if f1 > best[0]:
+            best = (f1, threshold, {"precision": precision, "recall": recall, "f1": f1})
+    return best[1], best[2]
+
+
+def read_rows(path: Path, limit: int | None = None, seed: int = 0) -> list[dict]:
+    from tokenization.build_vocab import read_jsonl
+
+    rows = read_jsonl(path)
+    random.Random(seed).shuffle(rows)
+    return rows[:limit] if limit else rows
+
+
+def one_piece_documents(split: str, limit: int | None) -> list[str]:
+    return [row["document"] for name in ONE_PIECE if (DATA / name.format(split=split)).is_file()
+            for row in read_rows(DATA / name.format(split=split), limit)]
+
+
+def story_count_within_one(model: dict, evenings: list[dict], one_block: bool) -> float:
+    """The share of evenings cut into as many sections as they have stories, +-1."""
+    within = 0
+    for row in evenings:
+        stories = evening_stories(row)
+        found = story_sections(pasted(stories, one_block)[0], model) or [None]
+        within += abs(len(found) - len(stories)) <= 1
+    return within / len(evenings)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--train_evenings", type=int, default=1500, help="xwlb train evenings used (of 4,543)")
+    parser.add_argument("--one_piece_per_set", type=int, default=700, help="train documents of each one-piece set")
+    parser.add_argument("--min_count", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--prune", type=float, default=0.05, help="weights smaller than this are left out")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--into", nargs="*", default=[], help="checkpoint folders whose config gets the model")
+    parser.add_argument("--out", default=None, help="results JSON")
+    args = parser.parse_args(argv)
+    for folder in args.into:
+        if not (Path(folder) / "config.json").is_file():
+            parser.exit(2, f"error: --into {folder} holds no config.json; give a checkpoint folder.\n")
+    evenings = DATA / "xwlb" / "program_train.jsonl.gz"
+    if not evenings.is_file():
+        parser.exit(2, f"error: {evenings} is not there; the story-boundary model trains on the shared data in place.\n")
+    from reformer_zh.hardware import machine_record
+
+    started = time.perf_counter()
+    train = examples_of(read_rows(evenings, args.train_evenings, args.seed),
+                        one_piece_documents("train", args.one_piece_per_set))
+    weights = train_weights(train, args.min_count, args.epochs, args.seed)
+    weights = {feature: round(value, 3) for feature, value in weights.items() if abs(value) >= args.prune}
+    validation_evenings = read_rows(DATA / "xwlb" / "program_validation.jsonl.gz")
+    validation = examples_of(validation_evenings, [])
+    threshold, quality = best_threshold(start_scores(validation, weights), [label for _, label in validation])
+    model = {"weights": weights, "threshold": threshold, "min_section_characters": MIN_SECTION_CHARACTERS,
+             "min_document_characters": MIN_DOCUMENT_CHARACTERS}
+    one_piece = one_piece_documents("validation", None)
+    cut = [document for document in one_piece if story_sections(document, model)]
+    result = {"machine": machine_record(), "seconds": round(time.perf_counter() - started, 1),
+              "train_examples": len(train), "features": len(weights), "threshold": threshold,
+              "validation_story_starts": quality,
+              "validation_evenings_count_within_1": {
+                  "single newlines": story_count_within_one(model, validation_evenings, False),
+                  "one block": story_count_within_one(model, validation_evenings, True)},
+              "validation_one_piece_documents_cut_share": len(cut) / len(one_piece),
+              "command": "python -m reformer_zh.story_boundaries " + " ".join(argv if argv is not None else [])}
+    print(json.dumps({key: value for key, value in result.items() if key != "machine"}, indent=1))
+    for folder in args.into:
+        write_into(Path(folder), model)
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    return result
+
+
+def write_into(folder: Path, model: dict) -> None:
+    """The model into the checkpoint's config, where the pipeline reads it."""
+    path = folder / "config.json"
+    config = json.loads(path.read_text(encoding="utf-8"))
+    params = config.get("task_specific_params") or {}
+    params.setdefault("summarization", {})["story_boundaries"] = model
+    config["task_specific_params"] = params
+    path.write_text(json.dumps(config, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    from reformer_zh.cli import run_command
+
+    run_command(main)

@@ -1,0 +1,79 @@
+"""modeling_reformer_zh/document_sections.py: a document's sections found from its text, in
+whatever shape it was pasted (blank lines, headings, learned story boundaries), and the briefs it
+skips named."""
+
+from __future__ import annotations
+
+import logging
+
+from modeling_reformer_zh.document_sections import (
+    document_sections, headed_sections, heading_of, numeral_value, sentences_of, story_sections)
+
+REPORT = ("为做好今年的各项工作，结合本地实际，现提出如下意见。\n一、总体要求\n坚持以人民为中心。\n（一）主要目标\n到2027年基本建成。\n"
+          "（二）基本原则\n统筹兼顾。\n二、主要任务\n新建道路120公里。\n三、保障措施\n加强组织领导。")
+BRIEF = "简讯标题一\n这条简讯的内容比标题长得多。\n简讯标题二\n那条简讯的内容也比标题长得多。"
+
+
+def test_heading_kinds_and_numbers_that_are_not_headings():
+    assert heading_of("一、总体要求") == ("numeral", 1) and heading_of("（十二）主要目标") == ("bracketed numeral", 12)
+    assert heading_of("第二十三条 工作要求") == ("chapter", 23) and heading_of("2. 存在问题") == ("number", 2)
+    assert heading_of("1.5亿元投资已经到位。") is None and heading_of("今天，会议召开。") is None
+    assert [numeral_value(text) for text in ("一", "十", "十二", "二十", "二十三", "9", "一二", "十二三")] == \
+        [1, 10, 12, 20, 23, 9, None, None]
+
+
+def test_a_line_that_opens_like_a_heading_cuts_nothing_unless_the_numbering_goes_on():
+    assert headed_sections("第一条新闻很重要。\n第一条新闻的第二段。\n其他内容。") is None
+    assert headed_sections("三、不从一开始\n四、也不行") is None
+
+
+def test_a_report_is_cut_at_its_top_level_headings_and_keeps_a_long_preamble():
+    sections = headed_sections(REPORT)
+    assert [section.split("\n")[0] for section in sections] == ["为做好今年的各项工作，结合本地实际，现提出如下意见。", "一、总体要求",
+                                                                 "二、主要任务", "三、保障措施"]
+    assert "（二）基本原则\n统筹兼顾。" in sections[1]  # sub-headings stay inside their section
+    assert headed_sections("一、只有一个标题\n正文。") is None
+
+
+def test_a_headed_report_keeps_every_section_even_one_that_looks_like_a_brief():
+    headed = "一、工作安排\n第一项安排\n内容写得比标题更长一些。\n第二项安排\n内容也写得比标题更长一些。\n二、要求\n按时完成任务。"
+    found = document_sections(headed)
+    assert found.found_by == "headings" and found.skipped == [] and len(found.kept) == 2
+
+
+def test_blank_lines_come_first_and_briefs_are_skipped_by_index():
+    found = document_sections(f"第一条新闻。\n\n{BRIEF}\n\n第二条新闻。")
+    assert found.found_by == "blank lines" and found.skipped == [1]
+    assert found.kept == ["第一条新闻。", "第二条新闻。"]
+    assert document_sections(BRIEF).found_by == "whole"  # a brief alone is read whole
+    assert document_sections("一篇没有分段的短文。").found_by == "whole"
+
+
+def test_sentences_keep_their_punctuation_and_know_the_line_breaks():
+    sentences, after_break = sentences_of("他说：“好。”然后走了！\n第二段开始。没有句号")
+    assert sentences == ["他说：“好。”", "然后走了！", "第二段开始。", "没有句号"]
+    assert after_break == [False, False, True, False]
+
+
+def test_story_sections_cut_where_the_model_scores_a_start():
+    model = {"weights": {"p2:本台": 5.0, "bias": -1.0}, "threshold": 0.0, "min_section_characters": 10,
+             "min_document_characters": 20}
+    document = "第一条新闻说了很多事情。还有第二句话。\n本台消息，第二条新闻开始了。它也有第二句。本台短"
+    assert story_sections(document, model) == ["第一条新闻说了很多事情。还有第二句话。",
+                                                "本台消息，第二条新闻开始了。它也有第二句。本台短"]
+    # the last "本台" would start a section of 2 characters after one of 26: the minimum is for the
+    # section being closed, so it is cut only where the one before is long enough
+    assert story_sections(document, {**model, "min_section_characters": 100}) is None
+    assert story_sections(document, {**model, "min_document_characters": 1000}) is None
+    found = document_sections(document, model)
+    assert found.found_by == "story boundaries" and len(found.sections) == 2
+    assert document_sections(document).found_by == "whole"  # without a model nothing is cut
+
+
+def test_the_pipeline_names_the_briefs_it_skips(caplog):
+    from modeling_reformer_zh.pipeline_reformer_zh import warn_skipped_sections
+
+    with caplog.at_level(logging.WARNING):
+        warn_skipped_sections(["一篇短文。", f"第一条新闻。\n\n{BRIEF}"], None)
+    assert "document 1: 1 of its 2 sections" in caplog.text and "简讯标题一" in caplog.text
+    assert "document 0" not in caplog.text

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -30,7 +31,7 @@ from pathlib import Path
 import torch
 
 from modeling_reformer_zh.document_sections import (
-    CHINESE_PAIR, SECTION_BREAK, sentence_features, sentences_of, story_sections)
+    SECTION_BREAK, sentence_features, sentences_of, story_sections)
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 ONE_PIECE = ("lcsts/{split}.jsonl", "csl/{split}.jsonl", "cail2020_sfzy/{split}.jsonl", "vcsum/{split}.jsonl")
@@ -63,9 +64,8 @@ def labelled_examples(document: str, story_starts: set[int]) -> list[tuple[list[
     """(features, 1 if the sentence starts a story) for every sentence but the first."""
     sentences, after_break = sentences_of(document)
     offsets = sentence_offsets(document, sentences)
-    pairs = [set(CHINESE_PAIR.findall(sentence)) for sentence in sentences]
-    return [(sentence_features(sentences, after_break, pairs, index), int(offsets[index] in story_starts))
-            for index in range(1, len(sentences))]
+    return [(features, int(offset in story_starts))
+            for features, offset in zip(sentence_features(sentences, after_break), offsets[1:])]
 
 
 def evening_stories(row: dict) -> list[str]:
@@ -147,11 +147,11 @@ def story_count_within_one(model: dict, evenings: list[dict], one_block: bool) -
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--train_evenings", type=int, default=1500, help="xwlb train evenings used (of 4,543)")
+    parser.add_argument("--train_evenings", type=int, default=2000, help="xwlb train evenings used (of 4,543)")
     parser.add_argument("--one_piece_per_set", type=int, default=700, help="train documents of each one-piece set")
-    parser.add_argument("--min_count", type=int, default=5)
-    parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--prune", type=float, default=0.05, help="weights smaller than this are left out")
+    parser.add_argument("--min_count", type=int, default=50)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--prune", type=float, default=0.15, help="weights smaller than this are left out")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--into", nargs="*", default=[], help="checkpoint folders whose config gets the model")
     parser.add_argument("--out", default=None, help="results JSON")
@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> dict:
     train = examples_of(read_rows(evenings, args.train_evenings, args.seed),
                         one_piece_documents("train", args.one_piece_per_set))
     weights = train_weights(train, args.min_count, args.epochs, args.seed)
-    weights = {feature: round(value, 3) for feature, value in weights.items() if abs(value) >= args.prune}
+    weights = {feature: round(value, 2) for feature, value in weights.items() if abs(value) >= args.prune}
     validation_evenings = read_rows(DATA / "xwlb" / "program_validation.jsonl.gz")
     validation = examples_of(validation_evenings, [])
     threshold, quality = best_threshold(start_scores(validation, weights), [label for _, label in validation])
@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> dict:
                   "single newlines": story_count_within_one(model, validation_evenings, False),
                   "one block": story_count_within_one(model, validation_evenings, True)},
               "validation_one_piece_documents_cut_share": len(cut) / len(one_piece),
-              "command": "python -m reformer_zh.story_boundaries " + " ".join(argv if argv is not None else [])}
+              "command": "python -m reformer_zh.story_boundaries " + " ".join(sys.argv[1:] if argv is None else argv)}
     print(json.dumps({key: value for key, value in result.items() if key != "machine"}, indent=1))
     for folder in args.into:
         write_into(Path(folder), model)

@@ -77,3 +77,16 @@ def test_the_pipeline_names_the_briefs_it_skips(caplog):
         warn_skipped_sections(["一篇短文。", f"第一条新闻。\n\n{BRIEF}"], None)
     assert "document 1: 1 of its 2 sections" in caplog.text and "简讯标题一" in caplog.text
     assert "document 0" not in caplog.text
+
+
+def test_brief_items_cut_apart_by_the_story_model_are_joined_and_skipped():
+    from modeling_reformer_zh.document_sections import with_briefs_together
+
+    story = "今天，一条新闻开始了，它写得很长很长。"
+    items = ["简讯标题一\n这条简讯的内容比标题长得多。", "简讯标题二\n那条简讯的内容也比标题长得多。"]
+    assert with_briefs_together([story, *items, story]) == [story, "\n".join(items), story]
+    assert with_briefs_together([story, items[0], story]) == [story, items[0], story]  # one titled section alone
+    model = {"weights": {"p2:简讯": 5.0, "p2:今天": 5.0, "bias": -1.0}, "threshold": 0.0,
+             "min_section_characters": 10, "min_document_characters": 20}
+    found = document_sections("\n".join([story, *items, story]), model)
+    assert found.found_by == "story boundaries" and found.skipped == [1] and len(found.sections) == 3

@@ -24,6 +24,7 @@ Imports only the standard library: it travels with every checkpoint as remote co
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -50,7 +51,7 @@ PREAMBLE_MIN_CHARACTERS = 20
 SENTENCE = re.compile(r"[^。！？!?\n]*(?:[。！？!?]+[”’」』）)]*|\n|$)")
 CHINESE_PAIR = re.compile(r"(?=([\u3400-\u9fff]{2}))")
 DATE = re.compile(r"\d+月\d+日|\d+日|今天|昨天|近日|日前")
-CONTEXT_SENTENCES = (3, 8)  # the sentences before and after a candidate start that are compared
+CONTEXT_SENTENCES = (1, 3, 8)  # the sentences before and after a candidate start that are compared
 
 
 @dataclass
@@ -153,33 +154,58 @@ def sentences_of(document: str) -> tuple[list[str], list[bool]]:
     return sentences, after_break
 
 
-def shared_pair_share(later: set[str], earlier: set[str]) -> float:
-    return len(later & earlier) / len(later) if later else 0.0
-
-
-def sentence_features(sentences: list[str], after_break: list[bool], pairs: list[set[str]], index: int) -> list[str]:
-    """What the story-boundary model reads of sentence `index` (> 0) as the start of a new story."""
-    sentence, before = sentences[index], sentences[index - 1]
-    head = sentence[:12]
-    features = ["bias", f"p1:{sentence[:1]}", f"p2:{sentence[:2]}", f"p3:{sentence[:3]}", f"e:{before[-2:]}",
-                f"len:{min(len(sentence).bit_length(), 9)}", *(f"b:{head[k:k + 2]}" for k in range(len(head) - 1))]
-    if DATE.search(sentence[:24]):
-        features.append("date")
-    if after_break[index]:
-        features += ["break", f"break_p2:{sentence[:2]}"]
-    for width in CONTEXT_SENTENCES:
+def cohesion(pairs: list[set[str]], width: int) -> list[float]:
+    """For each sentence index i: how much the `width` sentences from i on share with the
+    `width` before it, as the share of their character pairs' weight (TextTiling's lexical
+    cohesion; Hearst 1997). A pair's weight is log(sentences / sentences holding it), counted in
+    this document: a pair every story uses ("发展") says little, a name two sentences share says much."""
+    counts: dict[str, int] = {}
+    for sentence_pairs in pairs:
+        for pair in sentence_pairs:
+            counts[pair] = counts.get(pair, 0) + 1
+    weight = {pair: math.log((len(pairs) + 1) / count) for pair, count in counts.items()}
+    result = [0.0]
+    for index in range(1, len(pairs)):
         later = set().union(*pairs[index:index + width])
         earlier = set().union(*pairs[max(0, index - width):index])
-        bucket = min(int(shared_pair_share(later, earlier) * 10), 9)
-        features += [f"shared{width}:{bucket}", f"shared{width}:{bucket}:{after_break[index]}"]
-    return features
+        total = sum(weight[pair] for pair in later)
+        result.append(sum(weight[pair] for pair in later & earlier) / total if total else 0.0)
+    return result
+
+
+def bucket(value: float, step: float = 0.1, top: int = 9) -> int:
+    return max(-top, min(int(value / step), top))
+
+
+def sentence_features(sentences: list[str], after_break: list[bool]) -> list[list[str]]:
+    """What the story-boundary model reads of every sentence but the first as the start of a new
+    story: its opening characters, the end of the sentence before it, its length, a date near its
+    start, a line break before it, and the lexical cohesion across it, with how much lower that is
+    than just before and after it (a dip: TextTiling's depth score)."""
+    pairs = [set(CHINESE_PAIR.findall(sentence)) for sentence in sentences]
+    cohesions = {width: cohesion(pairs, width) for width in CONTEXT_SENTENCES}
+    result = []
+    for index in range(1, len(sentences)):
+        sentence, before, broken = sentences[index], sentences[index - 1], after_break[index]
+        head = sentence[:12]
+        features = ["bias", f"p1:{sentence[:1]}", f"p2:{sentence[:2]}", f"p3:{sentence[:3]}", f"e:{before[-2:]}",
+                    f"len:{min(len(sentence).bit_length(), 9)}", *(f"b:{head[k:k + 2]}" for k in range(len(head) - 1))]
+        if DATE.search(sentence[:24]):
+            features.append("date")
+        if broken:
+            features += ["break", f"break_p2:{sentence[:2]}"]
+        for width, values in cohesions.items():
+            around = values[max(1, index - 2):index] + values[index + 1:index + 3]
+            dip = (max(around) if around else values[index]) - values[index]
+            features += [f"cohesion{width}:{bucket(values[index])}:{broken}", f"dip{width}:{bucket(dip)}:{broken}"]
+        result.append(features)
+    return result
 
 
 def story_start_scores(sentences: list[str], after_break: list[bool], weights: dict[str, float]) -> list[float]:
     """The model's logit for each sentence but the first starting a new story."""
-    pairs = [set(CHINESE_PAIR.findall(sentence)) for sentence in sentences]
-    return [sum(weights.get(feature, 0.0) for feature in sentence_features(sentences, after_break, pairs, index))
-            for index in range(1, len(sentences))]
+    return [sum(weights.get(feature, 0.0) for feature in features)
+            for features in sentence_features(sentences, after_break)]
 
 
 def story_sections(document: str, model: dict) -> list[str] | None:
@@ -206,6 +232,24 @@ def story_sections(document: str, model: dict) -> list[str] | None:
     return ["".join(section) for section in sections]
 
 
+def opens_with_title(section: str) -> bool:
+    lines = [line.strip() for line in section.split("\n") if line.strip()]
+    return bool(lines) and is_title_line(lines, 0)
+
+
+def with_briefs_together(sections: list[str]) -> list[str]:
+    """Runs of consecutive sections that each open with a title line (the items of a news brief,
+    which the story-boundary model cuts one by one) joined into one section, which
+    `is_news_brief` then recognises; a titled section alone stays as it is."""
+    merged: list[str] = []
+    for index, section in enumerate(sections):
+        if index and opens_with_title(section) and opens_with_title(sections[index - 1]):
+            merged[-1] += "\n" + section
+        else:
+            merged.append(section)
+    return merged
+
+
 def document_sections(document: str, story_boundaries: dict | None = None) -> DocumentSections:
     """The sections of `document` as the pipeline reads them (this module's docstring)."""
     blocks = sections_of(document)
@@ -214,7 +258,7 @@ def document_sections(document: str, story_boundaries: dict | None = None) -> Do
     elif headed := headed_sections(document):
         return DocumentSections(headed, "headings")
     elif story_boundaries and (stories := story_sections(document.strip(), story_boundaries)):
-        found = DocumentSections(stories, "story boundaries")
+        found = DocumentSections(with_briefs_together(stories), "story boundaries")
     else:
         return DocumentSections([document], "whole")
     found.skipped = [index for index, section in enumerate(found.sections) if is_news_brief(section)]

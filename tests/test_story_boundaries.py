@@ -1,0 +1,40 @@
+"""reformer_zh/story_boundaries.py: the examples it learns from, the threshold it picks and where
+it writes the model; the pipeline's use of the model is tested in test_document_sections.py."""
+
+from __future__ import annotations
+
+import json
+
+from reformer_zh.story_boundaries import best_threshold, labelled_examples, pasted, train_weights, write_into
+
+STORIES = ["今天，第一条新闻开始了。它还有第二段。\n这是第二段的话。", "本台消息，第二条新闻开始了。", "第三条新闻说完了。"]
+
+
+def test_pasted_stories_know_where_each_starts_in_both_shapes():
+    lines, starts = pasted(STORIES, one_block=False)
+    assert lines == "\n".join(STORIES) and [lines[start:start + 4] for start in starts] == ["今天，第", "本台消息", "第三条新"]
+    block, starts = pasted(STORIES, one_block=True)
+    assert "\n" not in block and [block[start:start + 4] for start in starts] == ["今天，第", "本台消息", "第三条新"]
+
+
+def test_every_sentence_but_the_first_is_an_example_and_story_starts_are_the_positives():
+    document, starts = pasted(STORIES, one_block=False)
+    examples = labelled_examples(document, set(starts))
+    assert [label for _, label in examples] == [0, 0, 1, 1]
+    assert "break" in examples[1][0] and "break" not in examples[0][0]  # 这是第二段 follows a line break
+
+
+def test_training_learns_the_signal_and_the_threshold_is_the_best_f1():
+    examples = [(["bias", "p2:本台"], 1), (["bias", "p2:他说"], 0)] * 50
+    weights = train_weights(examples, min_count=1, epochs=20, seed=0)
+    assert weights["p2:本台"] > 0 > weights["p2:他说"]
+    threshold, quality = best_threshold([3.0, 2.0, -1.0, -2.0], [1, 1, 0, 0])
+    assert -1.0 <= threshold < 2.0 and quality["f1"] == 1.0
+
+
+def test_the_model_goes_into_a_checkpoints_config_beside_what_is_there(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"task_specific_params": {"summarization": {"max_input_tokens": 9}}}))
+    write_into(tmp_path, {"weights": {"bias": -1.0}, "threshold": 0.5})
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["task_specific_params"]["summarization"] == {
+        "max_input_tokens": 9, "story_boundaries": {"weights": {"bias": -1.0}, "threshold": 0.5}}

@@ -169,6 +169,28 @@ def markdown_table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def comparison_table(results: dict[str, dict]) -> str:
+    """Systems side by side (label -> a yardstick result JSON), each set's rule beside them; the
+    README's table is this function's output (tests/test_readme_results.py checks it)."""
+    labels = list(results)
+    first = results[labels[0]]
+    header = ["set", "documents", "rule", "rule R-L", *(f"{label} R-L" for label in labels),
+              *(f"{label} distinct" for label in labels), f"{labels[-1]} `【` opens", f"{labels[-1]} s/doc"]
+    lines = ["| " + " | ".join(header) + " |", "|---|---:|---|" + "---:|" * (len(header) - 3)]
+    for name, row in first["sets"].items():
+        rows = [results[label]["sets"].get(name) for label in labels]
+        if any(other is None or other["documents"] != row["documents"] for other in rows):
+            continue  # only sets every system was scored on, on the same documents
+        last = rows[-1]
+        title = "" if last["series_title_share"] is None else f"{last['series_title_share']:.0%}"
+        cells = [name, f"{row['documents']:,}", row["rule_name"], f"{row['rule']['rougeL']:.1f}",
+                 *(f"{other['ours']['rougeL']:.1f}" for other in rows),
+                 *(f"{other['ours']['distinct_share']:.0%}" for other in rows), title,
+                 f"{last['seconds_per_document']:.2f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def parse_options(text: str) -> dict:
     """`min_new_tokens=1,num_beams=4` -> {"min_new_tokens": 1, "num_beams": 4} (values as JSON)."""
     options = {}

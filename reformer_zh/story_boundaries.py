@@ -155,10 +155,21 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--into", nargs="*", default=[], help="checkpoint folders whose config gets the model")
     parser.add_argument("--out", default=None, help="results JSON")
+    parser.add_argument("--copy_from", default=None,
+                        help="a checkpoint folder whose config carries a trained model: copy it --into the others "
+                             "instead of training (the shipped model's, for a fine-tune of it)")
     args = parser.parse_args(argv)
-    for folder in args.into:
+    for folder in [*args.into, *filter(None, [args.copy_from])]:
         if not (Path(folder) / "config.json").is_file():
-            parser.exit(2, f"error: --into {folder} holds no config.json; give a checkpoint folder.\n")
+            parser.exit(2, f"error: {folder} holds no config.json; give a checkpoint folder.\n")
+    if args.copy_from:
+        config = json.loads((Path(args.copy_from) / "config.json").read_text(encoding="utf-8"))
+        model = ((config.get("task_specific_params") or {}).get("summarization") or {}).get("story_boundaries")
+        if model is None:
+            parser.exit(2, f"error: {args.copy_from}'s config carries no story_boundaries model to copy.\n")
+        for folder in args.into:
+            write_into(Path(folder), model)
+        return {"copied_from": args.copy_from, "into": args.into}
     evenings = DATA / "xwlb" / "program_train.jsonl.gz"
     if not evenings.is_file():
         parser.exit(2, f"error: {evenings} is not there; the story-boundary model trains on the shared data in place.\n")

@@ -38,3 +38,21 @@ def test_the_model_goes_into_a_checkpoints_config_beside_what_is_there(tmp_path)
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["task_specific_params"]["summarization"] == {
         "max_input_tokens": 9, "story_boundaries": {"weights": {"bias": -1.0}, "threshold": 0.5}}
+
+
+def test_copy_from_puts_a_trained_model_into_another_checkpoint_and_names_a_missing_one(tmp_path, capsys):
+    import pytest
+
+    from reformer_zh.story_boundaries import main
+
+    source, target = tmp_path / "source", tmp_path / "target"
+    for folder in (source, target):
+        folder.mkdir()
+        (folder / "config.json").write_text("{}")
+    with pytest.raises(SystemExit):
+        main(["--copy_from", str(source), "--into", str(target)])
+    assert "carries no story_boundaries" in capsys.readouterr().err
+    write_into(source, {"weights": {"bias": 1.0}, "threshold": 0.0})
+    main(["--copy_from", str(source), "--into", str(target)])
+    assert json.loads((target / "config.json").read_text())["task_specific_params"]["summarization"][
+        "story_boundaries"] == {"weights": {"bias": 1.0}, "threshold": 0.0}

@@ -52,6 +52,7 @@ from reformer_zh.hardware import machine_record  # noqa: E402
 from reformer_zh.reference_model import reference_model_dir  # noqa: E402
 from reformer_zh.rouge_zh import rouge_scores  # noqa: E402
 from reformer_zh.section_metrics import section_metrics  # noqa: E402
+from reformer_zh.yardstick_table import comparison_table  # noqa: E402
 from tokenization.build_vocab import read_jsonl  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
@@ -158,39 +159,6 @@ def score_set(item: YardstickSet, rows: list[dict], summarizer, options: dict) -
     return result
 
 
-def markdown_table(result: dict) -> str:
-    lines = ["| set | documents | ours R-L | rule R-L | rule | distinct | `【` opens | s/doc |",
-             "|---|---:|---:|---:|---|---:|---:|---:|"]
-    for name, row in result["sets"].items():
-        title = row["series_title_share"]
-        lines.append(f"| {name} | {row['documents']:,} | {row['ours']['rougeL']:.1f} | {row['rule']['rougeL']:.1f} | "
-                     f"{row['rule_name']} | {row['ours']['distinct_share']:.0%} | "
-                     f"{'' if title is None else f'{title:.0%}'} | {row['seconds_per_document']:.2f} |")
-    return "\n".join(lines)
-
-
-def comparison_table(results: dict[str, dict]) -> str:
-    """Systems side by side (label -> a yardstick result JSON), each set's rule beside them; the
-    README's table is this function's output (tests/test_readme_results.py checks it)."""
-    labels = list(results)
-    first = results[labels[0]]
-    header = ["set", "documents", "rule", "rule R-L", *(f"{label} R-L" for label in labels),
-              *(f"{label} distinct" for label in labels), f"{labels[-1]} `【` opens", f"{labels[-1]} s/doc"]
-    lines = ["| " + " | ".join(header) + " |", "|---|---:|---|" + "---:|" * (len(header) - 3)]
-    for name, row in first["sets"].items():
-        rows = [results[label]["sets"].get(name) for label in labels]
-        if any(other is None or other["documents"] != row["documents"] for other in rows):
-            continue  # only sets every system was scored on, on the same documents
-        last = rows[-1]
-        title = "" if last["series_title_share"] is None else f"{last['series_title_share']:.0%}"
-        cells = [name, f"{row['documents']:,}", row["rule_name"], f"{row['rule']['rougeL']:.1f}",
-                 *(f"{other['ours']['rougeL']:.1f}" for other in rows),
-                 *(f"{other['ours']['distinct_share']:.0%}" for other in rows), title,
-                 f"{last['seconds_per_document']:.2f}"]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
 def parse_options(text: str) -> dict:
     """`min_new_tokens=1,num_beams=4` -> {"min_new_tokens": 1, "num_beams": 4} (values as JSON)."""
     options = {}
@@ -247,7 +215,7 @@ def main(argv: list[str] | None = None) -> dict:
               f"{row['rule']['rougeL']:.1f}, {row['seconds_per_document']:.2f} s each", flush=True)
         if args.split == "dev_test":  # scored once per reported system; the ledger shows any second look
             row["dev_test_scorings"] = record_dev_test_scoring(f"yardstick: {name}", model, options)
-    print(markdown_table(result))
+    print(comparison_table({"ours": result}))
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     return result

@@ -68,3 +68,19 @@ def test_options_and_set_names_are_checked(capsys):
     with pytest.raises(SystemExit):
         yardstick.main(["--sets", "lcsts,nonesuch"])
     assert "unknown set 'nonesuch'" in capsys.readouterr().err
+
+
+def test_the_comparison_table_shows_only_sets_every_system_scored_on_the_same_documents():
+    from reformer_zh.yardstick_table import comparison_table
+
+    def row(documents, rouge_l, seconds=0.5):
+        return {"documents": documents, "rule_name": "first sentence", "rule": {"rougeL": 20.0},
+                "ours": {"rougeL": rouge_l, "distinct_share": 0.5}, "series_title_share": None,
+                "seconds_per_document": seconds}
+
+    old = {"sets": {"a": row(10, 30.0), "b": row(5, 10.0), "c": row(3, 1.0)}}
+    new = {"sets": {"a": row(10, 40.04, 0.25), "b": row(4, 12.0)}}
+    lines = comparison_table({"old": old, "new": new}).splitlines()
+    assert lines[0] == ("| set | documents | rule | rule R-L | old R-L | new R-L | old distinct | new distinct | "
+                        "new `【` opens | new s/doc |")
+    assert lines[2:] == ["| a | 10 | first sentence | 20.0 | 30.0 | 40.0 | 50% | 50% |  | 0.25 |"]

@@ -120,9 +120,12 @@ def hub_model_id(name: str | None) -> str | None:
 
 
 def write_card(
-    path: Path, checkpoint: Path | None, repo_id: str, datasets: list[str], config: dict, parameters: int, tokenizer: str
+    path: Path, checkpoint: Path | None, repo_id: str, datasets: list[str], config: dict, parameters: int, tokenizer: str,
+    license_name: str | None = None,
 ) -> None:
-    """Fill reformer_zh/model_card_template.md; `checkpoint` (trainer_state.json, all_results.json) may be None."""
+    """Fill reformer_zh/model_card_template.md; `checkpoint` (trainer_state.json, all_results.json) may be None.
+    The weights' license is apache-2.0 (the code's) unless `license_name` names other terms (weights
+    trained on research-only data carry them: license `other`)."""
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
     results = read_json(checkpoint / "all_results.json") if checkpoint else {}
@@ -136,7 +139,8 @@ def write_card(
     ]
     summary = read_json(checkpoint / "training_summary.json") if checkpoint else {}
     card_data = ModelCardData(
-        language="zh", license="apache-2.0", library_name="transformers", pipeline_tag="summarization",
+        language="zh", license="other" if license_name else "apache-2.0", library_name="transformers",
+        pipeline_tag="summarization", **({"license_name": license_name} if license_name else {}),
         tags=TAGS, datasets=datasets or None, metrics=["rouge"], base_model=hub_model_id(summary.get("base_model")),
         model_name=repo_id.split("/")[-1], eval_results=eval_results or None,
     )

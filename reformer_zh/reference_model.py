@@ -29,7 +29,14 @@ DATA_TERMS = {
     "xwlb": "xwlb (新闻联播, CCTV evening-news transcripts from the CCTV site via china-data/xwlb): for learning "
             "use only, CCTV keeps all rights; research and learning use only, no commercial use",
     "lcsts": "LCSTS (short Weibo news texts and their headlines): research use only",
+    "csl": "CSL (Chinese scientific-literature abstracts and their titles; ydli-ai/CSL and the CLGE set): "
+           "Apache-2.0 as stated by CSL",
+    "cail2020": "CAIL2020 司法摘要 (first-instance civil judgments and their summaries, provided by 司法大数据院 to "
+                "the CAIL2020 challenge): no license stated; research-only competition data",
+    "vcsum": "VCSum (Chinese meeting transcripts and their summaries, hahahawu/VCSum): MIT",
 }
+# data whose terms allow research (and learning) use only: weights trained on it carry those terms
+RESEARCH_ONLY = {"xwlb", "lcsts", "cail2020"}
 
 
 def reference_model_dir() -> Path:
@@ -77,13 +84,31 @@ def score_row(name: str, scores: dict) -> str:
             f"| {scores.get('rougeL', float('nan')):.1f} | {scores.get('distinct_share', float('nan')):.1%} |")
 
 
-def results_section(results: dict, datasets: list[str], shipped: dict | None = None) -> str:
+STORY_LIMITS = ("Limits: a headline model for single news stories; it trained on their first 256 characters, and the "
+                "summarization pipeline reads that much of each input (`task_specific_params` in config.json; "
+                "`max_input_tokens=1024` reads up to its positions). Summaries copy heavily from the story.")
+GENERAL_LIMITS = ("Limits: it reads the first 1,024 characters of a section (a whole meeting is read no further); "
+                  "its summaries copy heavily from the document and can garble numbers and names; see the table "
+                  "for where it is below the one-line rule.")
+
+
+def results_section(results: dict, datasets: list[str], shipped: dict | None = None,
+                    yardstick: dict | None = None) -> str:
     """The card's account of how the shipped model was trained and what it scores, from the
     recipe's results JSON (scripts/recipe.py writes it) and, when given, the measurement of the
-    folder itself through the pipeline (benchmarks/shipped_model.py)."""
+    folder itself through the pipeline (benchmarks/shipped_model.py) and on every set and shape
+    (benchmarks/yardstick.py)."""
     machine = results.get("machine", {})
     test = results.get("dev_test", {})
-    rows = [score_row("reformer-zh, the trained checkpoint (float32, documents cut to 256 tokens)", test)]
+    scored = [f"dev_test ({test.get('samples', '?')} stories from a later period than training), character ROUGE F1:",
+              "", "| system | ROUGE-1 | ROUGE-2 | ROUGE-L | distinct outputs |", "|---|---:|---:|---:|---:|"]
+    if yardstick:
+        from reformer_zh.yardstick_table import comparison_table
+
+        scored = [f"{yardstick['split']} through `pipeline(\"summarization\")`, one document a call as a user "
+                  "calls it (`benchmarks/yardstick.py`), character ROUGE-L beside each set's one-line rule:", "",
+                  comparison_table({"reformer-zh": yardstick})]
+    rows = [score_row("reformer-zh, the trained checkpoint (float32, documents cut to 256 tokens)", test)] if test else []
     if shipped:
         rows.append(score_row(f"reformer-zh as shipped, through the pipeline (bf16 weights, up to 1,024 tokens; "
                               f"{shipped['seconds_per_story']:.2f} s a story, batch {shipped['batch_size']})",
@@ -107,19 +132,14 @@ def results_section(results: dict, datasets: list[str], shipped: dict | None = N
         f"- same steps on another machine: `{results.get('reproduce_by_steps')}`",
         "- weights stored in bfloat16, loaded as float32",
         "",
-        f"dev_test ({test.get('samples', '?')} stories from a later period than training), character ROUGE F1:",
-        "",
-        "| system | ROUGE-1 | ROUGE-2 | ROUGE-L | distinct outputs |",
-        "|---|---:|---:|---:|---:|",
+        *scored,
         *rows,
         "",
         "Data and its terms:",
         "",
         terms,
         "",
-        "Limits: a headline model for single news stories; it trained on their first 256 characters, and the "
-        "summarization pipeline reads that much of each input (`task_specific_params` in config.json; "
-        "`max_input_tokens=1024` reads up to its positions). Summaries copy heavily from the story.",
+        GENERAL_LIMITS if yardstick else STORY_LIMITS,
         "",
     ])
 
@@ -137,10 +157,11 @@ def trained_source_length(checkpoint: Path) -> int | None:
 
 def ship(checkpoint: Path, results_file: Path, out: Path = REFERENCE_MODEL_DIR,
          repo_id: str = "reformer-zh/reformer-zh-xwlb-headline", datasets: tuple[str, ...] = ("xwlb",),
-         shipped_file: Path | None = None) -> Path:
+         shipped_file: Path | None = None, yardstick_file: Path | None = None) -> Path:
     """Write `checkpoint` as the shipped model folder `out` (replacing it) and validate it;
     `shipped_file`, benchmarks/shipped_model.py's JSON of an earlier shipping of the same
-    checkpoint, adds the folder's own measurement to the card."""
+    checkpoint, adds the folder's own measurement to the card, and `yardstick_file`,
+    benchmarks/yardstick.py's JSON of the checkpoint, its scores on every set and shape."""
     import torch
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
@@ -172,11 +193,14 @@ def ship(checkpoint: Path, results_file: Path, out: Path = REFERENCE_MODEL_DIR,
         if (checkpoint / name).exists():
             shutil.copyfile(checkpoint / name, out / name)
     (out / "recipe_results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    research_only = sorted(RESEARCH_ONLY & set(datasets))
     publish.write_card(out / "README.md", checkpoint, repo_id, list(datasets), config,
-                       sum(p.numel() for p in model.parameters()), publish.describe_tokenizer(out))
+                       sum(p.numel() for p in model.parameters()), publish.describe_tokenizer(out),
+                       license_name="research-only" if research_only else None)
     card = (out / "README.md").read_text(encoding="utf-8")
     shipped = json.loads(shipped_file.read_text(encoding="utf-8")) if shipped_file else None
-    (out / "README.md").write_text(card.rstrip() + "\n\n" + results_section(results, list(datasets), shipped),
+    yardstick = json.loads(yardstick_file.read_text(encoding="utf-8")) if yardstick_file else None
+    (out / "README.md").write_text(card.rstrip() + "\n\n" + results_section(results, list(datasets), shipped, yardstick),
                                    encoding="utf-8")
     size = folder_megabytes(out)
     if size > MAX_MEGABYTES:
@@ -195,6 +219,10 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--out", default=str(REFERENCE_MODEL_DIR))
     parser.add_argument("--shipped_results", default=None,
                         help="benchmarks/shipped_model.py's JSON for this checkpoint, added to the card")
+    parser.add_argument("--yardstick", default=None,
+                        help="benchmarks/yardstick.py's JSON for this checkpoint, added to the card")
+    parser.add_argument("--datasets", default="xwlb", help=f"comma-separated, from: {', '.join(DATA_TERMS)}")
+    parser.add_argument("--repo_id", default="reformer-zh/reformer-zh-xwlb-headline", help="the name on the card")
     args = parser.parse_args(argv)
     if args.refresh_code:
         changed = refresh_code(Path(args.out))
@@ -203,8 +231,14 @@ def main(argv: list[str] | None = None) -> Path:
     if not args.checkpoint:
         parser.error("give a checkpoint folder, or --refresh_code")
     checkpoint = Path(args.checkpoint)
+    datasets = tuple(name.strip() for name in args.datasets.split(",") if name.strip())
+    unknown = [name for name in datasets if name not in DATA_TERMS]
+    if unknown:
+        parser.error(f"--datasets: unknown {unknown[0]!r}; choose from: {', '.join(DATA_TERMS)}")
     out = ship(checkpoint, Path(args.results) if args.results else checkpoint / "recipe_results.json", Path(args.out),
-               shipped_file=Path(args.shipped_results) if args.shipped_results else None)
+               repo_id=args.repo_id, datasets=datasets,
+               shipped_file=Path(args.shipped_results) if args.shipped_results else None,
+               yardstick_file=Path(args.yardstick) if args.yardstick else None)
     print(f"reference model written to {out} ({folder_megabytes(out):.1f} MB), loads without the project")
     return out
 

@@ -50,6 +50,23 @@ def test_a_checkpoint_ships_as_a_small_folder_that_loads_without_the_project(tra
     assert summarizer.preprocess(long, max_input_tokens=1000)["input_ids"].shape[1] == 661
 
 
+def test_a_general_model_ships_with_its_yardstick_table_and_its_datas_terms(trained, tmp_path):
+    """Issue 43: a model trained on several sets; weights trained on research-only data carry
+    those terms (license `other`), and the card shows its scores on every set beside the rule."""
+    results = tmp_path / "recipe_results.json"
+    results.write_text(json.dumps({**RESULTS, "recipe": "general", "dev_test": {}}))
+    row = {"documents": 3, "rule_name": "first sentence", "rule": {"rougeL": 20.0}, "series_title_share": 0.0,
+           "ours": {"rougeL": 31.25, "distinct_share": 1.0}, "seconds_per_document": 0.5}
+    yardstick = tmp_path / "yardstick.json"
+    yardstick.write_text(json.dumps({"split": "validation", "sets": {"lcsts": row}}))
+    out = reference_model.ship(trained, results, tmp_path / "shipped", repo_id="x/reformer-zh-general",
+                               datasets=("xwlb", "csl", "cail2020"), yardstick_file=yardstick)
+    card = (out / "README.md").read_text(encoding="utf-8")
+    assert "license: other" in card and "license_name: research-only" in card
+    assert "| lcsts | 3 | first sentence | 20.0 | 31.2 | 100% | 0% | 0.50 |" in card
+    assert "司法大数据院" in card and "Apache-2.0 as stated by CSL" in card and "a headline model" not in card
+
+
 def test_a_missing_reference_model_says_what_to_do(monkeypatch, tmp_path):
     monkeypatch.setattr(reference_model, "REFERENCE_MODEL_DIR", tmp_path / "none")
     with pytest.raises(FileNotFoundError, match="make reference-model"):

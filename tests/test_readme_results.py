@@ -98,3 +98,20 @@ def test_a_changed_number_is_caught():
     changed = dict(row, **{"R-L": row["R-L"][:-1] + str((int(row["R-L"][-1]) + 1) % 10)})
     with pytest.raises(AssertionError, match="R-L"):
         check_row(changed)
+
+
+YARDSTICK_MARK = re.compile(r"<!-- yardstick table: (.+?) -->\n")
+
+
+def test_the_yardstick_table_is_the_one_its_jsons_render():
+    """The README's table of every set and shape (issue 43) is `benchmarks/yardstick.py`'s
+    comparison_table of the JSONs its marker names (`label=path` pairs), character for character."""
+    from reformer_zh.yardstick_table import comparison_table
+
+    text = README.read_text(encoding="utf-8")
+    match = YARDSTICK_MARK.search(text)
+    assert match, "README.md has no '<!-- yardstick table: label=path ... -->' marker above its yardstick table"
+    results = {label: json.loads((ROOT / path).read_text(encoding="utf-8"))
+               for label, path in (pair.split("=", 1) for pair in match.group(1).split())}
+    shown_table = text[match.end():].split("\n\n", 1)[0].strip()
+    assert shown_table == comparison_table(results)

@@ -17,6 +17,7 @@ import difflib
 import inspect
 import logging
 import re
+import unicodedata
 from typing import Any
 
 import torch
@@ -91,10 +92,17 @@ def join_segments(segments: list[str]) -> str:
     return SEGMENT_JOIN.join(segment.strip().rstrip(SEGMENT_JOIN + SUMMARY_END) for segment in segments) + SUMMARY_END
 
 
+def is_visible(character: str) -> bool:
+    """Not whitespace, and not of Unicode's categories C (control, format such as the zero-width
+    space, surrogate, private, unassigned) or Z (separators): the tokenizer drops all of these."""
+    return not character.isspace() and unicodedata.category(character)[0] not in "CZ"
+
+
 def check_documents(documents: list, warn: bool = True) -> None:
     """Refuses what has no summary and warns about what this model cannot read well, naming the
-    document by its index in the call: not a string (TypeError), empty or only whitespace
-    (ValueError); no Chinese character at all (a warning: emoji, English or markup alone)."""
+    document by its index in the call: not a string (TypeError), empty, only whitespace or no
+    visible character at all ("\\x00", "\\u200b"; ValueError); no Chinese character at all (a
+    warning: emoji, English or markup alone)."""
     for index, document in enumerate(documents):
         if not isinstance(document, str):
             raise TypeError(f"document {index} is a {type(document).__name__}; the summarization pipeline takes a "
@@ -102,6 +110,9 @@ def check_documents(documents: list, warn: bool = True) -> None:
         if not document.strip():
             raise ValueError(f"document {index} is empty{' (only whitespace)' if document else ''}: there is "
                              "nothing to summarize; drop it or give its text.")
+        if not any(is_visible(character) for character in document):
+            raise ValueError(f"document {index} has no visible characters, only control, format or zero-width ones "
+                             f"({document[:8]!r}): there is nothing to summarize; drop it or give its text.")
         if warn and not CHINESE_CHARACTER.search(document):
             logger.warning("document %d has no Chinese characters (%r): this model was trained on Chinese text and "
                            "its summary of it is unlikely to mean anything", index, document[:40])

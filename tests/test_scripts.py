@@ -634,6 +634,9 @@ def test_the_pipeline_refuses_empty_documents_by_index_and_warns_on_what_it_cann
             summarizer(documents, max_new_tokens=2)
     with pytest.raises(TypeError, match="document 1 is a int"):
         summarizer(["医院开设夜间儿科门诊。", 7])
+    for invisible in ("\x00", "\u200b\u200b", " \u200b\x07 "):  # the tokenizer would read nothing
+        with pytest.raises(ValueError, match="document 1 has no visible characters"):
+            summarizer(["医院开设夜间儿科门诊。", invisible], max_new_tokens=2)
     for text in ("🙂🙂🙂", "The museum opens a silk exhibition.", "<p><b>hello</b></p>"):
         caplog.clear()
         with caplog.at_level("WARNING"):

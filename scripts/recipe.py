@@ -123,7 +123,7 @@ ONE_PASS_OVERRIDES = "section_embeddings=32,summary_segment_embeddings=32,copy_a
 ONE_PASS_DECODING = ["--min_new_tokens", "1"]
 
 # Issue 43's general model: the shipped story model fine-tuned on every shared set's train split
-# together (reformer_zh/mixture.py: half xwlb stories, a quarter LCSTS, CSL, CAIL and VCSum
+# together (reformer_zh/mixture.py: three fifths xwlb stories, a fifth LCSTS, CSL, CAIL and VCSum
 # segments repeated so they count), reading up to its 1,024 positions (CAIL judgments have a
 # median 711 characters, VCSum segments 2,128) and writing up to 400 tokens (CAIL summaries,
 # about 286 characters). Scored on xwlb story validation at the end, the set a plain mixture

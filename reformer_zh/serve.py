@@ -14,7 +14,13 @@ section it came from). The copy account is the model's own
 
 A standard-library HTTP server and one HTML page (reformer_zh/serve_page.html): nothing to
 install beyond the package, and it starts as fast as the model loads. It listens on loopback
-only unless --host says otherwise; it is a local tool, not a hardened web service.
+only unless --host says otherwise, and answers only requests addressed to the names it serves
+(`Host`, and `Origin` when a browser sends one): a page elsewhere cannot reach it through DNS
+rebinding. Every request gets an answer, a JSON `{"error": ...}` with a 4xx status for a bad one:
+a body without a length, with a negative or oversized one, shorter than it announced (dropped
+after --read_seconds), not UTF-8, not JSON, not an object, without a "document" string; a document
+over 200,000 characters or of more than 300 sections (413); a summary that takes longer than
+--request_seconds, counting the wait for the one model (503).
 """
 
 from __future__ import annotations
@@ -29,17 +35,30 @@ from pathlib import Path
 
 PAGE = Path(__file__).resolve().parent / "serve_page.html"
 COPIED = 0.5  # a summary token whose copy share is above this is shown as copied
-MAX_DOCUMENT_CHARACTERS = 200_000
+MAX_DOCUMENT_CHARACTERS = 200_000  # the one cap on what is sent: characters of the document
+# JSON may spell each character as a six-byte escape ("\\u4e2d"); the object around it is small
+MAX_BODY_BYTES = 6 * MAX_DOCUMENT_CHARACTERS + 4096
+MAX_SECTIONS = 300  # a whole evening has at most ~40; 300 sections take minutes on 2 cores
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 logger = logging.getLogger("serve")
 
 
-def summarize_with_sources(summarizer, document: str, split_sections: bool | None = None, **generate) -> dict:
+class Overtime(Exception):
+    """A summary ran past its request's deadline (the server answers 503, not a cut summary)."""
+
+
+def summarize_with_sources(summarizer, document: str, split_sections: bool | None = None,
+                           deadline: float | None = None, max_sections: int | None = None, **generate) -> dict:
     """The page's answer for one document: its sections (as the model read them, news briefs
     marked skipped), its segments with each token's copy share and source span, the summary, and
     how it was read (`read`), as the pipeline reads it with the same `split_sections`: a document
     of one section whole; a sectioned one section by section (a segment per section), or in one
     pass (the default for a checkpoint trained to see sections; its segments split at "；", each
-    token tied to the section it copied from)."""
+    token tied to the section it copied from).
+
+    `deadline` (a `time.perf_counter()` value): `Overtime` when it passes, before a section or
+    after a generation it cut short (each generation gets the time left as `max_time`);
+    `max_sections`: a `ValueError` for a document of more sections, before any is summarized."""
     from modeling_reformer_zh.pipeline_reformer_zh import (check_documents, document_sections,
                                                            reads_sections_in_one_pass, summarization_defaults)
 
@@ -49,6 +68,10 @@ def summarize_with_sources(summarizer, document: str, split_sections: bool | Non
     started = time.perf_counter()
     boundaries = summarization_defaults(summarizer.model.config).get("story_boundaries")
     found = document_sections(document, boundaries)  # the pipeline's own decision
+    if max_sections is not None and len(found.sections) > max_sections:
+        raise ValueError(f"the document has {len(found.sections):,} sections ({found.found_by}); the page "
+                         f"summarizes at most {max_sections:,}: send it in parts")
+    generate = dict(generate, deadline=deadline)
     if found.found_by == "whole":
         sections, segments = by_section(summarizer, [document], [False], generate)
         summary, read = segments[0]["summary"], "whole"
@@ -93,13 +116,27 @@ def token_record(token, span: tuple[int, int] | None, section: int | None = None
     return record if section is None else {**record, "section": section}
 
 
-def by_section(summarizer, blocks: list[str], skipped: list[bool], generate: dict) -> tuple[list, list]:
-    """Every block not skipped summarized on its own: a segment each, its spans into its block."""
+def explain_in_time(summarizer, document: str, deadline: float | None = None, **generate):
+    """attribution.explain, its generation given the time left before `deadline`; `Overtime`
+    when none is left or the generation used it all (its summary may be cut short)."""
     from reformer_zh.attribution import explain
 
+    if deadline is None:
+        return explain(summarizer, document, **generate)
+    left = deadline - time.perf_counter()
+    if left <= 0:
+        raise Overtime
+    result = explain(summarizer, document, max_time=left, **generate)
+    if time.perf_counter() >= deadline:
+        raise Overtime
+    return result
+
+
+def by_section(summarizer, blocks: list[str], skipped: list[bool], generate: dict) -> tuple[list, list]:
+    """Every block not skipped summarized on its own: a segment each, its spans into its block."""
     sections, segments = [], []
     for index, (block, skip) in enumerate(zip(blocks, skipped)):
-        result = None if skip else explain(summarizer, block, **generate)
+        result = None if skip else explain_in_time(summarizer, block, **generate)
         sections.append({"text": result.source if result else block, "skipped": skip})
         if result is not None:
             segments.append({"section": index, "summary": result.summary,
@@ -116,10 +153,9 @@ def in_one_pass(summarizer, document: str, generate: dict) -> tuple[list, list, 
 
     from modeling_reformer_zh.pipeline_reformer_zh import (SECTION_BREAK, SEGMENT_JOIN, document_sections,
                                                            summarization_defaults, without_news_briefs)
-    from reformer_zh.attribution import explain
 
     boundaries = summarization_defaults(summarizer.model.config).get("story_boundaries")
-    result = explain(summarizer, without_news_briefs(document, boundaries), **generate)
+    result = explain_in_time(summarizer, without_news_briefs(document, boundaries), **generate)
     found = document_sections(document, boundaries)
     blocks = found.sections
     read = result.source.split(SECTION_BREAK)
@@ -158,45 +194,153 @@ def in_one_pass(summarizer, document: str, generate: dict) -> tuple[list, list, 
     return sections, segments, result.summary
 
 
-def make_handler(summarizer, generate: dict, model_name: str):
+class RequestError(Exception):
+    """A request the server answers with `status` and `{"error": message}`."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def host_name(value: str) -> str:
+    """The name in a `Host` header or an `Origin` (scheme and port dropped; IPv6 unbracketed)."""
+    name = value.split("://", 1)[-1].strip().lower()
+    if name.startswith("["):
+        return name[1:name.find("]")] if "]" in name else name
+    return name.rsplit(":", 1)[0] if name.count(":") == 1 else name
+
+
+def served_names(host: str) -> frozenset[str]:
+    """The names a request may address: loopback's when serving on loopback (or on every address,
+    where a person opens 127.0.0.1), else the --host given too."""
+    return LOOPBACK_NAMES | ({host_name(host)} if host not in ("", "0.0.0.0", "::") else set())
+
+
+def read_document(headers, body_stream) -> str:
+    """The "document" of a summarize request, or a RequestError naming what is wrong with it."""
+    announced = headers.get("Content-Length")
+    if announced is None:
+        raise RequestError(411, "send the body's length (Content-Length) with the document")
+    try:
+        length = int(announced)
+    except ValueError:
+        raise RequestError(400, f"Content-Length is not a number: {announced[:40]!r}") from None
+    if length < 0:
+        raise RequestError(400, f"Content-Length is negative: {length}")
+    if length > MAX_BODY_BYTES:
+        raise RequestError(413, f"the document is over {MAX_DOCUMENT_CHARACTERS:,} characters: send it in parts")
+    body = body_stream.read(length)  # the socket's timeout ends a body that never comes
+    if len(body) < length:
+        raise RequestError(400, f"the body ended after {len(body):,} of the {length:,} bytes it announced")
+    try:
+        payload = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise RequestError(400, "the body is not UTF-8 text: send the document as UTF-8 JSON") from None
+    except json.JSONDecodeError as error:
+        raise RequestError(400, f"the body is not JSON ({error.msg}): send {{\"document\": \"...\"}}") from None
+    document = payload.get("document") if isinstance(payload, dict) else None
+    if not isinstance(document, str):
+        raise RequestError(400, "send the document as text: {\"document\": \"...\"}")
+    if len(document) > MAX_DOCUMENT_CHARACTERS:
+        raise RequestError(413, f"the document has {len(document):,} characters; the page summarizes at most "
+                                f"{MAX_DOCUMENT_CHARACTERS:,}: send it in parts")
+    return document
+
+
+def make_handler(summarizer, generate: dict, model_name: str, names: frozenset[str] = LOOPBACK_NAMES,
+                 request_seconds: float = 300.0, read_seconds: float = 20.0):
+    """The server's request handler. `names`: the host names requests may address;
+    `request_seconds`: a summarize request's limit, the wait for the model included;
+    `read_seconds`: how long a connection may stay silent before it is dropped."""
     lock = threading.Lock()  # one generation at a time: the model is shared and 2 cores are all there is
 
     class Handler(BaseHTTPRequestHandler):
+        timeout = read_seconds  # the socket's: a client that stops sending is dropped, not waited on
+        # a malformed request line leaves the version at this default: HTTP/0.9 answers carry no
+        # status line, so the error would reach the client as a bare body; no client speaks 0.9
+        default_request_version = "HTTP/1.0"
+
         def log_message(self, format, *args):  # quiet: one line per summary is logged below
             pass
 
-        def send(self, status: int, body: bytes, content_type: str) -> None:
+        def send(self, status: int, body: bytes, content_type: str, **headers: str) -> None:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
+            for name, value in headers.items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(body)
 
-        def send_json(self, status: int, payload: dict) -> None:
-            self.send(status, json.dumps(payload, ensure_ascii=False).encode("utf-8"), "application/json; charset=utf-8")
+        def send_json(self, status: int, payload: dict, **headers: str) -> None:
+            self.send(status, json.dumps(payload, ensure_ascii=False).encode("utf-8"),
+                      "application/json; charset=utf-8", **headers)
+
+        def send_error(self, code, message=None, explain=None):
+            """The standard library's own errors (a malformed request line, headers too long, an
+            unknown method) as JSON like every other answer."""
+            self.close_connection = True
+            self.send_json(code, {"error": message or self.responses.get(code, ("error",))[0]}, Connection="close")
+
+        def addressed_here(self) -> bool:
+            """False (answered 403) for a request addressed to another name: DNS rebinding."""
+            for header in ("Host", "Origin"):
+                value = self.headers.get(header)
+                if value and value != "null" and host_name(value) not in names:
+                    self.send_json(403, {"error": f"this server answers requests to {sorted(names)}, "
+                                                  f"not {header} {value[:80]!r}"})
+                    return False
+            return True
 
         def do_GET(self):
+            if not self.addressed_here():
+                return
             if self.path in ("/", "/index.html"):
                 page = PAGE.read_text(encoding="utf-8").replace("{{MODEL}}", model_name)
                 self.send(200, page.encode("utf-8"), "text/html; charset=utf-8")
             else:
-                self.send_json(404, {"error": f"no page {self.path}"})
+                self.send_json(404, {"error": f"no page {self.path[:200]}"})
+
+        def refuse_method(self):
+            self.send_json(405, {"error": f"{self.command} is not served: GET / or POST /api/summarize"},
+                           Allow="GET, POST")
+
+        do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = do_TRACE = do_CONNECT = refuse_method
 
         def do_POST(self):
-            if self.path != "/api/summarize":
-                self.send_json(404, {"error": f"no endpoint {self.path}"})
+            if not self.addressed_here():
                 return
+            if self.path != "/api/summarize":
+                self.send_json(404, {"error": f"no endpoint {self.path[:200]}"})
+                return
+            started = time.perf_counter()
             try:
-                length = int(self.headers.get("Content-Length", 0))
-                if length > MAX_DOCUMENT_CHARACTERS * 4:
-                    raise ValueError(f"the document is over {MAX_DOCUMENT_CHARACTERS:,} characters")
-                document = json.loads(self.rfile.read(length).decode("utf-8")).get("document")
-                if not isinstance(document, str):
-                    raise ValueError("send the document as text: {\"document\": \"...\"}")
-                with lock:
-                    answer = summarize_with_sources(summarizer, document, **generate)
+                document = read_document(self.headers, self.rfile)
+                if not lock.acquire(timeout=request_seconds):
+                    raise Overtime
+                try:
+                    answer = summarize_with_sources(summarizer, document, deadline=started + request_seconds,
+                                                    max_sections=MAX_SECTIONS, **generate)
+                finally:
+                    lock.release()
+            except RequestError as error:
+                self.send_json(error.status, {"error": str(error)})
+                return
+            except TimeoutError:  # the socket's: the body stopped coming
+                self.close_connection = True
+                self.send_json(408, {"error": f"the body did not arrive within {read_seconds:g} s"})
+                return
+            except Overtime:
+                self.send_json(503, {"error": f"the summary took longer than this server's {request_seconds:g} s "
+                                              "(or the model was busy that long): send a shorter document"})
+                return
             except (ValueError, TypeError) as error:  # the pipeline's messages for bad input
-                self.send_json(400, {"error": str(error)})
+                status = 413 if "send it in parts" in str(error) else 400
+                self.send_json(status, {"error": str(error)})
+                return
+            except Exception:
+                logger.exception("summarizing a %d-character document failed", len(document))
+                self.send_json(500, {"error": "the model failed on this document (see the server's log)"})
                 return
             logger.info("summarized %d characters in %.1f s", len(document), answer["seconds"])
             self.send_json(200, answer)
@@ -211,7 +355,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=7860, help="0: any free port")
     parser.add_argument("--num_beams", type=int, default=4)
     parser.add_argument("--max_new_tokens", type=int, default=64)
+    parser.add_argument("--request_seconds", type=float, default=300.0,
+                        help="a summary's time limit, the wait for the model included (503 past it)")
+    parser.add_argument("--read_seconds", type=float, default=20.0,
+                        help="how long a connection may stay silent before it is dropped")
     args = parser.parse_args(argv)
+    for name in ("request_seconds", "read_seconds"):
+        if getattr(args, name) <= 0:
+            parser.error(f"--{name} must be positive, got {getattr(args, name)}")
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     import modeling_reformer_zh  # noqa: F401  (registers the Auto classes when the project is installed)
     from transformers import pipeline
@@ -222,7 +373,9 @@ def main(argv: list[str] | None = None) -> None:
         args.model = str(reference_model_dir())
     summarizer = pipeline("summarization", model=args.model, trust_remote_code=True)
     generate = dict(num_beams=args.num_beams, max_new_tokens=args.max_new_tokens)
-    server = ThreadingHTTPServer((args.host, args.port), make_handler(summarizer, generate, Path(args.model).name))
+    handler = make_handler(summarizer, generate, Path(args.model).name, served_names(args.host),
+                           args.request_seconds, args.read_seconds)
+    server = ThreadingHTTPServer((args.host, args.port), handler)
     # the line a test (or a person) waits for: the page answers from now on
     print(f"reformer-zh-serve: http://{args.host}:{server.server_address[1]}/ (model {args.model})", flush=True)
     try:

@@ -14,8 +14,11 @@ Differences from transformers' Reformer:
   of every round and cannot move the chunk boundaries of real tokens (padding never changes
   the output of a real token);
 - chunks look around inside their own hash round, with no wrap-around;
-- random rotations come from torch's generator (replayed by the reversible backward) unless
-  `hash_seed` is set; the global generator is never reseeded.
+- in training, random rotations come from torch's generator (replayed by the reversible
+  backward) unless `hash_seed` is set; in eval mode they are fixed per layer (`hash_seed`, or
+  `INFERENCE_HASH_SEED` when it is None), so a document gets the same buckets in every pass: the
+  same summary on every call, and `--explain`'s second pass reads what generation read. The
+  global generator is never reseeded.
 
 Shapes: b batch, h heads, n hash rounds, s sequence, C chunks, c chunk length,
 w look-around window, d head dim, r num_buckets / 2 rotations.
@@ -28,6 +31,11 @@ import math
 
 import torch
 from torch import Tensor, nn
+
+# the rotations of layer k in eval mode when `hash_seed` is None: INFERENCE_HASH_SEED + k. Any
+# fixed draw is as good as another; fresh draws per call made a long document's summary vary
+# between calls and its explanation describe a computation other than the one that wrote it.
+INFERENCE_HASH_SEED = 20200113  # the Reformer paper's arXiv date
 
 from .attention_utils import (
     PersistentMemory,
@@ -336,6 +344,7 @@ class ReformerZhLSHSelfAttention(nn.Module):
         # every layer of both stacks gets its own rotations (decoder layers after the encoder's)
         layer_offset = layer_idx + (len(config.encoder_attn_layers) if is_causal else 0)
         self.hash_seed = None if config.hash_seed is None else config.hash_seed + layer_offset
+        self.inference_hash_seed = INFERENCE_HASH_SEED + layer_offset if self.hash_seed is None else self.hash_seed
         self.chunk_length = config.lsh_attn_chunk_length
         self.num_chunks_before = config.lsh_num_chunks_before
         self.num_chunks_after = 0 if is_causal else config.lsh_num_chunks_after
@@ -456,7 +465,7 @@ class ReformerZhLSHSelfAttention(nn.Module):
         """
         saved = routing.saved_buckets.get(self.layer_idx)
         if saved is not None:
-            if self.hash_seed is None:
+            if self._seed() is None:
                 # draw the rotations anyway, so that the global generator (the dropout masks after
                 # this point) advances exactly as in the forward; seeded ones use a private one
                 for factors, _ in routing.lsh_groups:
@@ -483,10 +492,14 @@ class ReformerZhLSHSelfAttention(nn.Module):
             head_size=self.head_size,
             num_hashes=self.num_hashes,
             num_buckets=list(factors),
-            seed=self.hash_seed,
+            seed=self._seed(),
             device=query_key.device,
             dtype=query_key.dtype,
         )
+
+    def _seed(self) -> int | None:
+        """The rotations' seed: None (torch's generator) only in training without `hash_seed`."""
+        return self.hash_seed if self.training else self.inference_hash_seed
 
 
 @dataclasses.dataclass

@@ -59,8 +59,10 @@ class ReformerZhConfig(PretrainedConfig):
             >= 2 * length / `lsh_attn_chunk_length`, so a chunk holds about two buckets (paper,
             sec. 3), factorised above 128. Set it to make outputs independent of how much
             padding a batch carries.
-        hash_seed (`int`, *optional*): fixes the random rotations (tests, reproducible
-            evaluation); `None` draws fresh rotations every forward from torch's generator.
+        hash_seed (`int`, *optional*): fixes the random rotations in training too (tests);
+            `None` draws fresh ones every training forward from torch's generator. In eval mode
+            they are fixed either way (`attention_lsh.INFERENCE_HASH_SEED` when `None`): the
+            same document, the same buckets, on every call.
         lsh_attn_chunk_length (`int`, defaults to 64), lsh_num_chunks_before (`int`, defaults to 1),
         lsh_num_chunks_after (`int`, defaults to 0): chunking of the bucket-sorted sequence.
         local_attn_chunk_length (`int`, defaults to 64), local_num_chunks_before (`int`, defaults to 1),

@@ -9,6 +9,7 @@ import torch
 
 from modeling_reformer_zh import SummarizationPipeline
 from reformer_zh.attribution import explain, token_spans
+from utils import assert_close
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENT = "新华社北京电 今年全国夏粮总产量达到历史新高，小麦单产提升明显。"
@@ -23,14 +24,14 @@ def tokenizer(tmp_path_factory):
                            text_columns=["document", "summary"])
 
 
-def tiny_copy_model(tokenizer, copy_only: bool):
+def tiny_copy_model(tokenizer, copy_only: bool, **overrides):
     """A random tiny copy model; `copy_only` shuts the vocabulary side of the mixture (gate
     p = sigmoid(-30)), so every written token must come from a source position."""
     from modeling_reformer_zh import ReformerZhConfig, ReformerZhForConditionalGeneration
     from reformer_zh.train_arguments import CONFIG_PRESETS
 
     torch.manual_seed(0)
-    config = ReformerZhConfig(**CONFIG_PRESETS["tiny"], copy_attention=True, vocab_size=len(tokenizer),
+    config = ReformerZhConfig(**{**CONFIG_PRESETS["tiny"], **overrides}, copy_attention=True, vocab_size=len(tokenizer),
                               pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
                               eos_token_id=tokenizer.eos_token_id, decoder_start_token_id=tokenizer.bos_token_id)
     model = ReformerZhForConditionalGeneration(config).eval()
@@ -95,6 +96,27 @@ def test_copy_shares_are_the_mixtures_own_decomposition(tokenizer):
     total = log_p.gather(-1, written[:, None])[:, 0].exp()
     assert torch.allclose(share * total + generated, total, rtol=1e-4, atol=1e-7)
     assert 0 < float(share.min()) and float(share.max()) < 1  # a mixing model, not one side only
+
+
+def test_the_explanation_reads_what_generation_read_past_the_full_attention_threshold(tokenizer):
+    """A document over `full_attn_threshold` takes LSH with rotations left to chance
+    (`hash_seed` None): the explanation's teacher-forced pass must hash it as generation did, so
+    its scores of every step are the ones generation chose by, and a second call writes the same
+    summary."""
+    model = tiny_copy_model(tokenizer, copy_only=False, hash_seed=None, full_attn_threshold=8,
+                            lsh_attn_chunk_length=4, encoder_attn_layers=["lsh", "lsh"])
+    summarizer = SummarizationPipeline(model=model, tokenizer=tokenizer)
+    document = in_vocabulary_document(tokenizer, characters=60)
+    generate = dict(max_new_tokens=16, min_new_tokens=16, num_beams=1)
+    result = explain(summarizer, document, **generate)
+    input_ids = summarizer.preprocess(document)["input_ids"]
+    assert input_ids.shape[1] > 4 * model.config.full_attn_threshold
+    generated = model.generate(input_ids=input_ids, **generate, output_logits=True, return_dict_in_generate=True)
+    summary_ids = generated.sequences
+    assert tokenizer.decode(summary_ids[0], skip_special_tokens=True) == result.summary
+    with torch.no_grad():  # the pass copy_account makes
+        logits = model(input_ids=input_ids, decoder_input_ids=summary_ids[:, :-1]).logits
+    assert_close(logits[0], torch.cat(generated.logits), atol=1e-4, rtol=1e-4)
 
 
 def test_a_model_without_copy_attention_is_refused(tokenizer):

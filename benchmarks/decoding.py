@@ -6,13 +6,14 @@ limit. A repeated-n-gram ban stops that, and also forbids the repeats that refer
 size is measured, not guessed. Each candidate summarizes the first --validation_samples
 validation evenings through the summarization pipeline (the path users take: the checkpoint's
 generation config, overridden by the candidate's options); the best validation ROUGE-L is
-then run once on the whole dev_test, timed per evening and split by length. dev_test never
+then, with --dev_test, run once on the whole dev_test (recorded in
+benchmarks/results/dev_test_ledger.jsonl), timed per evening and split by length. dev_test never
 takes part in the choice. Results are written after every candidate, so a stopped run keeps
 what it measured.
 
     python benchmarks/decoding.py outputs/xwlb-program \\
         --candidates no_repeat_ngram_size=0 no_repeat_ngram_size=10 no_repeat_ngram_size=16 \\
-        --out benchmarks/results/decoding_xwlb_program.json
+        --out benchmarks/results/decoding_xwlb_program.json [--dev_test]
 
 `--read_characters 1024` is the control: the same checkpoint and choice reading only the first
 1,024 characters of every evening, as a 1,024-position model would.
@@ -94,12 +95,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--read_characters", type=int, default=None,
                         help="the control of what reading the whole evening is worth: every document (validation "
                              "and dev_test) cut to its first N characters before the model sees it")
+    parser.add_argument("--dev_test", action="store_true",
+                        help="score the choice on dev_test too: once per reported system (ledgered)")
     parser.add_argument("--out", default=None, help="write the results here as JSON (after every candidate)")
     args = parser.parse_args(argv)
     if args.read_characters is not None and args.read_characters < 1:
         parser.error(f"--read_characters {args.read_characters}: give a positive number of characters")
     candidates = [parse_candidate(c) for c in args.candidates]
-    for path in (args.validation_file, args.test_file):
+    for path in (args.validation_file, *([args.test_file] if args.dev_test else [])):
         if not Path(path).is_file():
             parser.exit(2, f"error: {path} is not there; this benchmark reads the shared xwlb data in place "
                            "(../shared/data/xwlb next to this checkout).\n")
@@ -132,6 +135,15 @@ def main(argv: list[str] | None = None) -> dict:
               f"distinct {results['validation'][-1]['distinct_share']:.1%}", flush=True)
         save()
     chosen = max(results["validation"], key=lambda r: r["rougeL"])["options"]
+    results["chosen"] = chosen
+    if not args.dev_test:
+        save()
+        print(f"chosen on validation: {chosen}")
+        return results
+    from reformer_zh.dev_test_ledger import record_dev_test_scoring
+
+    results["dev_test_scorings"] = record_dev_test_scoring(
+        "decoding.py", args.model, {**chosen, "read_characters": args.read_characters})
     test = read(args.test_file)
     predictions, seconds = summarize_all(summarizer, test, chosen)
     by_length = {}
@@ -140,7 +152,6 @@ def main(argv: list[str] | None = None) -> dict:
         chosen_rows = [i for i, row in enumerate(test) if keep(len(row["document"]))]
         by_length[name] = {"evenings": len(chosen_rows),
                            **rouge_scores([predictions[i] for i in chosen_rows], [test[i]["summary"] for i in chosen_rows])}
-    results["chosen"] = chosen
     results["dev_test"] = {"evenings": len(test), **scored(predictions, seconds, test), "by_length": by_length}
     results["dev_test_examples"] = [{"prediction": p, "reference": r["summary"]} for p, r in zip(predictions[:3], test)]
     suffix = f"_first_{args.read_characters}" if args.read_characters else ""

@@ -1,4 +1,5 @@
-"""Plot the learning curves of benchmarks/quality.py: dev_test ROUGE-L against training minutes.
+"""Plot the learning curves of benchmarks/quality.py: ROUGE-L against training minutes (validation;
+dev_test in files written before quality.py stopped scoring dev_test along training).
 
 One line per system (points from `--curve_minutes`, the last at the end of the budget),
 the first-sentence baseline as a dashed line, so a reader sees when each model starts reading its
@@ -19,10 +20,16 @@ import json
 from pathlib import Path
 
 
-def curve_points(entry: dict) -> list[tuple[float, float, float]]:
-    """(minutes, dev_test ROUGE-L, distinct share) along training; quality.py takes the last
-    point when the budget runs out."""
-    return [(p["minutes"], p["dev_test_rougeL"], p["dev_test_distinct_share"]) for p in entry.get("curve", [])]
+def curve_split(results: dict) -> str:
+    """The split the curves were scored on: validation, or dev_test in files from before 2026-12-07."""
+    points = [p for entry in results.values() for p in entry.get("curve", [])]
+    return "dev_test" if points and "dev_test_rougeL" in points[0] else "validation"
+
+
+def curve_points(entry: dict, split: str) -> list[tuple[float, float, float]]:
+    """(minutes, ROUGE-L, distinct share) along training; quality.py takes the last point when
+    the budget runs out."""
+    return [(p["minutes"], p[f"{split}_rougeL"], p[f"{split}_distinct_share"]) for p in entry.get("curve", [])]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -39,11 +46,12 @@ def main(argv: list[str] | None = None) -> None:
     for path in args.results:
         results.update(json.loads(Path(path).read_text())["results"])
 
+    split = curve_split(results)
     figure, (rouge_axis, distinct_axis) = plt.subplots(1, 2, figsize=(12, 4.5))
     for name, entry in results.items():
-        if name == "lead" or "dev_test" not in entry:
+        if name == "lead" or split not in entry:
             continue
-        points = curve_points(entry)
+        points = curve_points(entry, split)
         if not points:
             continue
         minutes, rouge, distinct = zip(*points)
@@ -51,8 +59,8 @@ def main(argv: list[str] | None = None) -> None:
         rouge_axis.plot(minutes, rouge, marker="o", label=label)
         distinct_axis.plot(minutes, [100 * d for d in distinct], marker="o", label=name)
     if "lead" in results:
-        rouge_axis.axhline(results["lead"]["dev_test"]["rougeL"], linestyle="--", color="gray", label="first sentence")
-    rouge_axis.set(xlabel="training minutes (2-core CPU)", ylabel="dev_test ROUGE-L (character F1)",
+        rouge_axis.axhline(results["lead"][split]["rougeL"], linestyle="--", color="gray", label="first sentence")
+    rouge_axis.set(xlabel="training minutes (2-core CPU)", ylabel=f"{split} ROUGE-L (character F1)",
                    title="ROUGE-L along training")
     distinct_axis.set(xlabel="training minutes (2-core CPU)", ylabel="% distinct summaries", ylim=(0, 105),
                       title="distinct summaries along training")

@@ -2,8 +2,9 @@
 
 Both models are trained from scratch on ../shared/data/lcsts/train.jsonl with one loop (AdamW,
 warm-up then linear decay, label smoothing, batches of similar length), for the same number of
-wall-clock minutes on the same threads, then summarize the validation split (selection) and the
-dev_test split (report) greedily. Scores: character ROUGE-1/2/L F1, and the share of distinct
+wall-clock minutes on the same threads, then summarize the validation split (selection) and, with
+--dev_test, the dev_test split (report; recorded in benchmarks/results/dev_test_ledger.jsonl)
+greedily. Scores: character ROUGE-1/2/L F1, and the share of distinct
 summaries (a collapsed model writes one summary for every input), beside the lead baseline
 (the document's first sentence).
 
@@ -236,11 +237,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max_source_length", type=int, default=160)
     parser.add_argument("--max_target_length", type=int, default=32)
     parser.add_argument("--eval_samples", type=int, default=None, help="validation/dev_test rows to summarize")
+    parser.add_argument("--dev_test", action="store_true",
+                        help="score dev_test too: once per reported system (ledgered)")
     parser.add_argument("--budget_steps", type=int, default=0,
                         help="train this many steps instead of --budget_minutes (per-step comparisons on a noisy machine)")
     parser.add_argument("--curve_steps", type=int, default=0, help="with --budget_steps: curve points every this many steps")
     parser.add_argument("--curve_minutes", type=float, default=0,
-                        help="score dev_test greedily every this many training minutes (not charged to the budget)")
+                        help="score validation greedily every this many training minutes (not charged to the budget)")
     parser.add_argument("--pretrain_minutes", type=float, default=5,
                         help="<system>+pretrain: minutes of the budget spent on denoising pre-training first")
     parser.add_argument("--threads", type=int, default=2)
@@ -257,8 +260,9 @@ def main(argv: list[str] | None = None) -> None:
     tokenizer = build_tokenizer(train_file=str(DATA / "train.jsonl"), output_dir=tempfile.mkdtemp(),
                                 vocab_size=args.vocab_size, segmentation=args.segmentation, num_proc=1)
     train_rows = read_jsonl(DATA / "train.jsonl")
-    splits = {"validation": read_jsonl(DATA / "validation.jsonl", args.eval_samples or 300),
-              "dev_test": read_jsonl(DATA / "dev_test.jsonl", args.eval_samples)}
+    splits = {"validation": read_jsonl(DATA / "validation.jsonl", args.eval_samples or 300)}
+    if args.dev_test:
+        splits["dev_test"] = read_jsonl(DATA / "dev_test.jsonl", args.eval_samples)
     sources = tokenizer([r["document"] for r in train_rows], max_length=args.max_source_length, truncation=True)
     targets = tokenizer([r["summary"] for r in train_rows], max_length=args.max_target_length, truncation=True)
     encoded = list(zip(sources["input_ids"], targets["input_ids"]))
@@ -285,11 +289,11 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{name}: {parameters / 1e6:.1f}M parameters, {args.budget_minutes} min", flush=True)
 
         def checkpoint(minutes: float, step: int, model=model) -> dict:
-            rows = splits["dev_test"]
+            rows = splits["validation"]
             scores = rouge_scores(summarize(model, tokenizer, [r["document"] for r in rows], args),
                                   [r["summary"] for r in rows])
-            point = {"minutes": round(minutes, 2), "step": step, "dev_test_rougeL": scores["rougeL"],
-                     "dev_test_distinct_share": scores["distinct_share"],
+            point = {"minutes": round(minutes, 2), "step": step, "validation_rougeL": scores["rougeL"],
+                     "validation_distinct_share": scores["distinct_share"],
                      "validation_loss": validation_loss(model, tokenizer, splits["validation"][:128], args)}
             print(f"  curve {point}", flush=True)
             return point
@@ -312,6 +316,10 @@ def main(argv: list[str] | None = None) -> None:
             entry[split + "_examples"] = [
                 {"reference": r["summary"], "prediction": p} for r, p in list(zip(rows, predictions))[:3]
             ]
+        if args.dev_test:  # once per reported system; the ledger shows any second look
+            from reformer_zh.dev_test_ledger import record_dev_test_scoring
+
+            entry["dev_test_scorings"] = record_dev_test_scoring(f"quality.py: {name}", name, vars(args))
         report["results"][name] = entry
         print(json.dumps({k: v for k, v in entry.items() if not k.endswith("examples")}, ensure_ascii=False), flush=True)
         if args.out:  # after every system: a long run that is stopped keeps what it measured

@@ -1,10 +1,10 @@
 """One table of several recipe runs at equal minutes: steps, validation ROUGE and distinct share.
 
-Each run is a `scripts/recipe.py ... --validation_only` output folder (its recipe_results.json),
+Each run is a `scripts/recipe.py ...` output folder (its recipe_results.json),
 changed in one variable from the first; the runs ran one after another on the same machine.
 
-    python scripts/recipe.py xwlb-story --max_train_minutes 10 --validation_only --output_dir outputs/abl-default
-    python scripts/recipe.py xwlb-story --max_train_minutes 10 --validation_only --output_dir outputs/abl-dropout01 \\
+    python scripts/recipe.py xwlb-story --max_train_minutes 10 --output_dir outputs/abl-default
+    python scripts/recipe.py xwlb-story --max_train_minutes 10 --output_dir outputs/abl-dropout01 \\
         -- --config_overrides hidden_dropout_prob=0.1,attention_probs_dropout_prob=0.1
     python benchmarks/recipe_ablation.py "defaults=outputs/abl-default" "dropout 0.1=outputs/abl-dropout01" \\
         --out benchmarks/results/ablation_xwlb_story.json

@@ -22,9 +22,10 @@ def system_key(method: str, model: str, options: dict) -> dict:
     return {"method": method, "model": Path(model).name, "options": dict(sorted(options.items()))}
 
 
-def record_dev_test_scoring(method: str, model: str, options: dict, ledger: Path = LEDGER) -> int:
-    """Appends this scoring to `ledger` and returns how many scorings of the same system it holds,
-    this one included."""
+def record_dev_test_scoring(method: str, model: str, options: dict, ledger: Path | None = None) -> int:
+    """Appends this scoring to `ledger` (default: the repository's, `LEDGER`) and returns how many
+    scorings of the same system it holds, this one included."""
+    ledger = LEDGER if ledger is None else ledger
     key = system_key(method, model, options)
     earlier = 0
     if ledger.is_file():

@@ -6,7 +6,8 @@ Each trains from nothing on ../shared/data (a character tokenizer built from the
 file, then scripts/train.py with the flags below), inside a wall-clock budget that fits a
 2-core CPU, and leaves the checkpoint in outputs/<recipe>/, loadable by
 `pipeline("summarization", model="outputs/<recipe>", trust_remote_code=True)`. At the end it
-prints the dev_test scores beside the first-sentence baseline and writes them to
+prints the validation scores beside the first-sentence baseline (with --dev_test, the dev_test
+scores, recorded in benchmarks/results/dev_test_ledger.jsonl) and writes them to
 outputs/<recipe>/recipe_results.json.
 
     python scripts/recipe.py lcsts
@@ -257,7 +258,7 @@ def train_command(recipe: Recipe, paths: RecipePaths, args) -> list[str]:
         "--train_file", str(paths.train_file), "--validation_file", str(folder / recipe.validation_file),
         "--test_file", str(folder / recipe.test_file), "--output_dir", str(paths.output_dir),
         *start, *COMMON_FLAGS, *recipe.flags, *budget, *args.train_flags,
-        *(["--do_predict", "false"] if args.validation_only else []),
+        *([] if args.dev_test else ["--do_predict", "false"]),
         *(["--resume_from_checkpoint", str(latest_checkpoint(paths.output_dir))] if args.resume else []),
     ]
 
@@ -279,9 +280,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--max_steps", type=int, default=None,
                         help="train this many steps instead of a time budget: a timed run's train_steps reproduces it "
                              "on another machine (its learning rate then cools over the last 20%% of the steps)")
-    parser.add_argument("--validation_only", action="store_true",
-                        help="an exploration run: score validation and leave dev_test unread (choose on validation; "
-                             "score dev_test once per reported system)")
+    parser.add_argument("--dev_test", action="store_true",
+                        help="score dev_test too, recorded in benchmarks/results/dev_test_ledger.jsonl: once per "
+                             "reported system (choices are made on validation, which every run scores)")
     parser.add_argument("--output_dir", default=None, help="default: outputs/<recipe>")
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted run from the newest checkpoint in its output folder (the "
@@ -330,9 +331,10 @@ def main(argv: list[str] | None = None) -> dict:
     metrics = train.main(command)
     minutes = (time.perf_counter() - started) / 60
     # the rules' scores on the split the model was scored on: validation in an exploration run
-    scored_file = recipe.validation_file if args.validation_only else recipe.test_file
+    validation_only = not args.dev_test
+    scored_file = recipe.validation_file if validation_only else recipe.test_file
     scored_rows = read_jsonl(DATA / recipe.folder / scored_file)
-    scored = metrics.get("eval_samples" if args.validation_only else "predict_samples", len(scored_rows))
+    scored = metrics.get("eval_samples" if validation_only else "predict_samples", len(scored_rows))
     scored_rows = scored_rows[:scored]  # --max_eval_samples / --max_predict_samples: the same rows
     references = [r["summary"] for r in scored_rows]
     baselines = {name: rouge_scores([BASELINES[name](r["document"]) for r in scored_rows], references)
@@ -345,13 +347,18 @@ def main(argv: list[str] | None = None) -> dict:
                "minutes_validation": round(metrics.get("eval_runtime", 0) / 60, 1),
                "minutes_dev_test": round(metrics.get("predict_runtime", 0) / 60, 1),
                "train_steps": steps, "cooldown_started_step": metrics.get("train_cooldown_started_step"),
-               "dev_test": model, ("validation_baselines" if args.validation_only else "dev_test_baselines"): baselines,
+               "dev_test": model, ("validation_baselines" if validation_only else "dev_test_baselines"): baselines,
                "validation": {k.removeprefix("eval_"): v for k, v in metrics.items() if k.startswith("eval_")},
                "train_command": "python scripts/train.py " + " ".join(command),
                "reproduce_by_steps": f"python scripts/recipe.py {args.recipe} --max_steps {steps}"}
+    if args.dev_test:  # once per reported system; the ledger shows any second look
+        from reformer_zh.dev_test_ledger import record_dev_test_scoring
+
+        results["dev_test_scorings"] = record_dev_test_scoring(f"recipe: {args.recipe}", str(paths.output_dir),
+                                                               {"train_command": results["train_command"]})
     (paths.output_dir / "recipe_results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    split_name = "validation" if args.validation_only else "dev_test"
-    shown = results["validation"] if args.validation_only else model
+    split_name = "validation" if validation_only else "dev_test"
+    shown = results["validation"] if validation_only else model
     print(f"\n{args.recipe}: {minutes:.0f} minutes in all; {split_name} ({len(scored_rows)} pairs), character ROUGE F1")
     print(f"{'system':<36} {'R-1':>6} {'R-2':>6} {'R-L':>6} {'distinct':>8}")
     for system, scores in ((recipe.label, shown), *baselines.items()):

@@ -149,17 +149,22 @@ XWLB = ROOT.parent / "shared" / "data" / "xwlb"
 
 
 @pytest.mark.skipif(not (XWLB / "program_train.jsonl.gz").is_file(), reason=f"xwlb data not found at {XWLB}")
-def test_program_recipe_fine_tunes_a_story_checkpoint_on_windows_and_reads_whole_evenings(trained, tmp_path, capsys):
+def test_program_recipe_fine_tunes_a_story_checkpoint_on_windows_and_reads_whole_evenings(trained, tmp_path, capsys,
+                                                                                           monkeypatch):
     """The xwlb-program path end to end on a tiny checkpoint and a few rows: windows written,
-    positions grown to whole evenings, dev_test scored beside the three long-document baselines."""
+    positions grown to whole evenings, dev_test scored (asked for: --dev_test, recorded in the
+    ledger, here a temporary one) beside the three long-document baselines."""
     import recipe
+    from reformer_zh import dev_test_ledger
 
     with pytest.raises(SystemExit) as missing:
         recipe.main(["xwlb-program", "--start_from", str(tmp_path / "nothing"), "--output_dir", str(tmp_path / "x")])
     assert missing.value.code == 2 and "make xwlb-story" in capsys.readouterr().err
 
+    ledger = tmp_path / "ledger.jsonl"
+    monkeypatch.setattr(dev_test_ledger, "LEDGER", ledger)
     results = recipe.main(["xwlb-program", "--start_from", str(trained), "--output_dir", str(tmp_path / "program"),
-                           "--max_train_minutes", "5", "--", "--max_train_samples", "8", "--max_eval_samples", "1",
+                           "--max_train_minutes", "5", "--dev_test", "--", "--max_train_samples", "8", "--max_eval_samples", "1",
                            "--max_predict_samples", "2", "--num_beams", "1", "--val_max_target_length", "6",
                            "--per_device_train_batch_size", "2", "--max_steps", "2", "--use_cpu"])
     assert (tmp_path / "program" / "train_windows_4096.jsonl").stat().st_size > 0
@@ -168,6 +173,7 @@ def test_program_recipe_fine_tunes_a_story_checkpoint_on_windows_and_reads_whole
     assert set(results["dev_test_baselines"]) == {"first 287 characters", "story leads in the first 1024 characters",
                                                   "story leads of the whole evening"}
     assert results["train_steps"] == 2 and "rougeL" in results["dev_test"]
+    assert results["dev_test_scorings"] == 1 and json.loads(ledger.read_text())["method"] == "recipe: xwlb-program"
 
 
 @pytest.mark.skipif(not (XWLB / "program_train.jsonl.gz").is_file(), reason=f"xwlb data not found at {XWLB}")
@@ -177,7 +183,7 @@ def test_the_one_pass_recipe_trains_sections_segments_and_the_alignment_on_headl
     import recipe
 
     results = recipe.main(["xwlb-program-onepass", "--start_from", str(trained), "--output_dir", str(tmp_path / "one"),
-                           "--validation_only", "--", "--max_train_samples", "8", "--max_eval_samples", "1",
+                           "--", "--max_train_samples", "8", "--max_eval_samples", "1",
                            "--num_beams", "1", "--val_max_target_length", "6", "--per_device_train_batch_size", "2",
                            "--max_steps", "2", "--use_cpu"])
     windows = [json.loads(line) for line in (tmp_path / "one" / "train_windows_4096_headlined.jsonl").open()]
@@ -191,10 +197,10 @@ def test_the_one_pass_recipe_trains_sections_segments_and_the_alignment_on_headl
 
 def test_a_recipe_trains_by_steps_and_an_exploration_run_leaves_dev_test_unread(capsys):
     """--max_steps replaces the time budget (a timed run's train_steps reproduces it elsewhere);
-    --validation_only turns prediction on dev_test off, so exploring never reads it."""
+    without --dev_test prediction on dev_test is off, so exploring never reads it."""
     import recipe
 
-    recipe.main(["xwlb-story", "--dry_run", "--max_steps", "30", "--validation_only"])
+    recipe.main(["xwlb-story", "--dry_run", "--max_steps", "30"])
     command = capsys.readouterr().out.split()[2:]
     assert "--max_train_minutes" not in command
     parser = train.HfArgumentParser((train.ModelArguments, train.DataArguments, train.Seq2SeqTrainingArguments,
@@ -202,7 +208,7 @@ def test_a_recipe_trains_by_steps_and_an_exploration_run_leaves_dev_test_unread(
     _, _, training_args, recipe_args = parser.parse_args_into_dataclasses(args=command)
     assert training_args.max_steps == 30 and not training_args.do_predict and training_args.do_eval
     assert recipe_args.lr_cooldown_share == 0.2
-    recipe.main(["xwlb-story", "--dry_run"])
+    recipe.main(["xwlb-story", "--dry_run", "--dev_test"])
     command = capsys.readouterr().out.split()[2:]
     _, _, training_args, recipe_args = parser.parse_args_into_dataclasses(args=command)
     assert training_args.do_predict and recipe_args.max_train_minutes == 120

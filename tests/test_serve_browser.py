@@ -2,7 +2,8 @@
 driven by selenium): start the server on loopback with the shipped model, submit a document of
 two sections, wait for the summary, and check that every copied summary character is linked to
 source characters of the same text and colour. `make test-browser` installs what it needs;
-elsewhere this skips, saying what is missing."""
+elsewhere this skips, saying what is missing, except under CI=true (`.ci/run`), where a browser
+test that cannot run fails: CI must not pass without it."""
 
 from __future__ import annotations
 
@@ -21,10 +22,16 @@ try:
     import selenium  # noqa: F401
 except ImportError:
     selenium = None
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM and CHROMEDRIVER and selenium),
-    reason="no headless browser here (needs Debian's chromium and chromium-driver, and selenium): `make test-browser` "
-           "installs them")
+NO_BROWSER = ("no headless browser here (needs Debian's chromium and chromium-driver, and selenium): `make "
+              "test-browser` installs them") if not (CHROMIUM and CHROMEDRIVER and selenium) else None
+IN_CI = os.environ.get("CI", "").lower() == "true"
+pytestmark = pytest.mark.skipif(bool(NO_BROWSER) and not IN_CI, reason=str(NO_BROWSER))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def browser_present():  # module scope: before the module's server and driver fixtures
+    if NO_BROWSER:  # only reached under CI=true
+        pytest.fail(f"CI=true and {NO_BROWSER}; CI cannot pass without the browser test")
 
 
 def sample_documents(count: int) -> list[str]:

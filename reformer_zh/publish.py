@@ -119,6 +119,28 @@ def hub_model_id(name: str | None) -> str | None:
     return name
 
 
+# what each shared set taught a model to write: a card's intended use names only what it trained on
+DOMAINS = {
+    "xwlb": "headlines of CCTV evening-news stories (and, story by story, rundowns of whole evenings)",
+    "lcsts": "headlines of short Weibo news posts",
+    "csl": "titles of scientific-paper abstracts",
+    "cail2020": "summaries of first-instance civil judgments",
+    "vcsum": "summaries of meeting transcripts",
+}
+
+
+def intended_use(datasets: list[str], license_name: str | None) -> str:
+    """The card's intended use: the kinds of Chinese document the data held, and the data's terms."""
+    known = [DOMAINS[name] for name in datasets if name in DOMAINS]
+    what = (f"Abstractive summaries of the kinds of Chinese document it was trained on: {'; '.join(known)}. "
+            "Other kinds of document have not been measured." if known else
+            "Abstractive summaries of Chinese documents like those it was trained on.")
+    if license_name:
+        what += (f" The weights carry the terms of their training data (license `other`, {license_name}: research "
+                 "and learning use, no commercial use); the code is Apache-2.0.")
+    return what
+
+
 def write_card(
     path: Path, checkpoint: Path | None, repo_id: str, datasets: list[str], config: dict, parameters: int, tokenizer: str,
     license_name: str | None = None,
@@ -167,6 +189,7 @@ def write_card(
         training=describe_training(checkpoint, datasets) if checkpoint else
         f"- data: {', '.join(datasets)}\n- a reference configuration: no checkpoint has been published with it yet",
         evaluation=evaluation,
+        intended_use=intended_use(datasets, license_name),
     )
     card.save(path)
 

@@ -144,6 +144,19 @@ def results_section(results: dict, datasets: list[str], shipped: dict | None = N
     ])
 
 
+def portable(value, roots: tuple[Path, ...] = (PACKAGE_ROOT.parent / "shared", PACKAGE_ROOT)):
+    """`value` (a results JSON) with this machine's folders in its strings made relative to the
+    checkout (../shared/data/..., outputs/...): a shipped file names no one's home folder."""
+    if isinstance(value, dict):
+        return {key: portable(item, roots) for key, item in value.items()}
+    if isinstance(value, list):
+        return [portable(item, roots) for item in value]
+    if isinstance(value, str):
+        for root, relative in zip(roots, ("../shared", ".")):
+            value = value.replace(f"{root}/", f"{relative}/").replace(str(root), relative)
+    return value
+
+
 def trained_source_length(checkpoint: Path) -> int | None:
     """--max_source_length of the run that trained `checkpoint` (its training_summary.json).
     Chosen on validation for the shipped model (benchmarks/results/shipped_model_input_length_validation.json):
@@ -172,7 +185,7 @@ def ship(checkpoint: Path, results_file: Path, out: Path = REFERENCE_MODEL_DIR,
     if not results_file.is_file():
         raise FileNotFoundError(f"{results_file} does not exist: the card reports the recipe's measured results "
                                 "(scripts/recipe.py writes recipe_results.json next to the checkpoint).")
-    results = json.loads(results_file.read_text(encoding="utf-8"))
+    results = portable(json.loads(results_file.read_text(encoding="utf-8")))
     tokenizer = AutoTokenizer.from_pretrained(checkpoint)
     model = AutoModelForSeq2SeqLM.from_pretrained(checkpoint, dtype=torch.float32).eval()
     if out.exists():

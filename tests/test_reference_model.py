@@ -28,7 +28,9 @@ RESULTS = {
 
 def test_a_checkpoint_ships_as_a_small_folder_that_loads_without_the_project(trained, tmp_path):
     results = tmp_path / "recipe_results.json"
-    results.write_text(json.dumps(RESULTS))
+    root = reference_model.PACKAGE_ROOT
+    command = f"python scripts/train.py --train_file {root.parent}/shared/data/x.jsonl --output_dir {root}/outputs/x"
+    results.write_text(json.dumps({**RESULTS, "train_command": command}))
     out = reference_model.ship(trained, results, tmp_path / "shipped")  # validate() loads it without the project
     config = json.loads((out / "config.json").read_text())
     assert config["dtype"] == "float32" and "summarization" in config["custom_pipelines"]
@@ -40,6 +42,10 @@ def test_a_checkpoint_ships_as_a_small_folder_that_loads_without_the_project(tra
     assert "(float32, documents cut to 256 tokens) | 50.0 | 40.0 | 47.5 | 97.0% |" in card
     assert "first sentence (rule) | 42.6" in card and "no commercial use" in card and "Test CPU" in card
     assert not (out / "training_args.bin").exists() and reference_model.folder_megabytes(out) < 25
+    shipped = json.loads((out / "recipe_results.json").read_text())
+    assert shipped["train_command"] == ("python scripts/train.py --train_file ../shared/data/x.jsonl "
+                                        "--output_dir ./outputs/x")  # no local folder in a shipped file
+    assert "license: other" in card and "headlines of CCTV evening-news stories" in card and "judgments" not in card
     # the pipeline reads the 256 tokens the model trained on unless a call asks for more
     assert config["task_specific_params"]["summarization"]["max_input_tokens"] == 256
     from transformers import pipeline
@@ -137,3 +143,15 @@ def test_the_shipped_model_beats_the_first_sentence_on_50_validation_stories(tmp
     first, ours = first_sentence_and_ours(read_jsonl(STORIES)[:50], tmp_path)
     assert ours["rougeL"] > first["rougeL"] + 3, (ours, first)
     assert ours["distinct_share"] >= 0.9
+
+
+def test_the_shipped_folder_names_no_local_folder_and_carries_its_datas_terms():
+    """Issue 44: the folder in the package holds no path of the machine that trained it, and its
+    card's license is that of its research-only data, not the code's apache-2.0."""
+    folder = reference_model.REFERENCE_MODEL_DIR
+    for path in folder.iterdir():
+        if path.suffix in (".json", ".md", ".txt"):
+            text = path.read_text(encoding="utf-8")
+            assert str(reference_model.PACKAGE_ROOT) not in text and "/home/" not in text, path.name
+    card = (folder / "README.md").read_text(encoding="utf-8")
+    assert "license: other" in card and "license_name: research-only" in card and "no commercial use" in card

@@ -353,8 +353,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", default=None, help="checkpoint folder or Hub id (default: the shipped model)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=7860, help="0: any free port")
-    parser.add_argument("--num_beams", type=int, default=4)
-    parser.add_argument("--max_new_tokens", type=int, default=64)
+    parser.add_argument("--num_beams", type=int, default=None, help="default: the checkpoint's generation config")
+    parser.add_argument("--max_new_tokens", type=int, default=None, help="default: the checkpoint's generation config")
     parser.add_argument("--request_seconds", type=float, default=300.0,
                         help="a summary's time limit, the wait for the model included (503 past it)")
     parser.add_argument("--read_seconds", type=float, default=20.0,
@@ -372,7 +372,8 @@ def main(argv: list[str] | None = None) -> None:
 
         args.model = str(reference_model_dir())
     summarizer = pipeline("summarization", model=args.model, trust_remote_code=True)
-    generate = dict(num_beams=args.num_beams, max_new_tokens=args.max_new_tokens)
+    given = dict(num_beams=args.num_beams, max_new_tokens=args.max_new_tokens)
+    generate = {name: value for name, value in given.items() if value is not None}
     handler = make_handler(summarizer, generate, Path(args.model).name, served_names(args.host),
                            args.request_seconds, args.read_seconds)
     server = ThreadingHTTPServer((args.host, args.port), handler)

@@ -62,8 +62,10 @@ def main(argv: list[str] | None = None) -> list[str]:
     parser.add_argument("--file", help=".jsonl (with --text_column) or .txt (one document per line)")
     parser.add_argument("--text_column", default="document")
     parser.add_argument("--output", help="write jsonl here instead of printing")
-    parser.add_argument("--num_beams", type=int, default=4)
-    parser.add_argument("--max_new_tokens", type=int, default=64)
+    # unset: the checkpoint's generation_config.json decides, as for pipeline() (a general model
+    # writes 300-character judgment summaries where a headline model stops at 40 tokens)
+    parser.add_argument("--num_beams", type=int, default=None, help="default: the checkpoint's generation config")
+    parser.add_argument("--max_new_tokens", type=int, default=None, help="default: the checkpoint's generation config")
     parser.add_argument("--min_new_tokens", type=int, default=None)
     parser.add_argument("--batch_size", type=int, default=1)
     parser.add_argument("--no_truncation", action="store_true", help="fail on inputs longer than the model's positions")
@@ -95,9 +97,8 @@ def main(argv: list[str] | None = None) -> list[str]:
 
         args.model = str(reference_model_dir())
     summarizer = pipeline("summarization", model=args.model, trust_remote_code=True)
-    generate = dict(num_beams=args.num_beams, max_new_tokens=args.max_new_tokens)
-    if args.min_new_tokens is not None:
-        generate["min_new_tokens"] = args.min_new_tokens
+    given = dict(num_beams=args.num_beams, max_new_tokens=args.max_new_tokens, min_new_tokens=args.min_new_tokens)
+    generate = {name: value for name, value in given.items() if value is not None}
     if args.explain:
         return explain_documents(summarizer, texts, generate, truncation=not args.no_truncation,
                                  split_sections=False if args.no_split_sections else None)

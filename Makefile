@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: jemalloc install test test-deepspeed test-browser serve demo demo-train reference-model bench clean lcsts xwlb-story xwlb-program xwlb-program-onepass xwlb-program-onepass-whole general xwlb-story-bart xwlb-program-bart xwlb-story-led xwlb-program-led
+.PHONY: jemalloc install test test-deepspeed test-browser gpu-check serve demo demo-train reference-model bench clean lcsts xwlb-story xwlb-program xwlb-program-onepass xwlb-program-onepass-whole general xwlb-story-bart xwlb-program-bart xwlb-story-led xwlb-program-led
 
 # jemalloc (reformer_zh/allocator.py: scripts/train.py re-executes under it when installed) trains
 # long inputs 2.4x faster than glibc as it comes. Installed where apt-get runs as root; anywhere
@@ -53,6 +53,11 @@ test-browser: install
 		apt-get install -y -q chromium chromium-driver fonts-wqy-microhei >/dev/null 2>&1)) || echo "could not install chromium (needs apt-get as root)"
 	$(PY) -c "import selenium" 2>/dev/null || $(PY) -m pip install -q "selenium>=4.20"
 	mkdir -p outputs && SERVE_SCREENSHOT=outputs/serve_page.png $(PY) -m pytest -q -rs tests/test_serve_browser.py
+
+# for a GPU lent for a few minutes (benchmarks/gpu_check.py): CUDA equivalence (reversible replay,
+# LSH against the CPU, cached generation) and bf16 training steps at 4K/16K/64K tokens against LED
+gpu-check: install
+	$(PY) benchmarks/gpu_check.py --out benchmarks/results/gpu_check.json
 
 # the page that shows where each summary character came from, with the shipped model
 serve: install

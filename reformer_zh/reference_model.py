@@ -1,8 +1,10 @@
 """The trained model that ships with the package: where it lives, and how a checkpoint becomes it.
 
 `reformer_zh/reference_model/` is a complete, self-contained checkpoint folder: weights
-(safetensors), config naming the custom pipeline, generation config, tokenizer, the model's own
-code, a model card and the results JSON of the run that trained it. `reformer-zh-summarize`,
+(safetensors), config naming the custom pipeline, generation config, tokenizer, a model card and
+the results JSON of the run that trained it, and the model's own code, which git does not hold:
+it is written from the project's modules when the wheel is built and by `reference_model_dir()`
+in a checkout (reformer_zh/remote_code.py). `reformer-zh-summarize`,
 `make demo` and `pipeline("summarization", model=reference_model_dir(), trust_remote_code=True)`
 use it without training anything.
 
@@ -13,7 +15,6 @@ repository: it must load with trust_remote_code=True in a process where this pro
 imported, and give the logits of the model as shipped (its bf16 weights, computed in float32).
 
     python -m reformer_zh.reference_model outputs/xwlb-story
-    python -m reformer_zh.reference_model --refresh_code    # after changing the model or pipeline code
 """
 
 from __future__ import annotations
@@ -40,39 +41,24 @@ RESEARCH_ONLY = {"xwlb", "lcsts", "cail2020"}
 
 
 def reference_model_dir() -> Path:
-    """The shipped model's folder; FileNotFoundError (an OSError: one `error:` line from a
-    command) with what to do when this installation carries none."""
+    """The shipped model's folder, its model code the project's own (written there in a checkout,
+    where git holds none; an installed wheel carries it); FileNotFoundError (an OSError: one
+    `error:` line from a command) with what to do when this installation carries no model."""
+    from reformer_zh.remote_code import write_remote_code
+
     if not (REFERENCE_MODEL_DIR / "config.json").is_file():
         raise FileNotFoundError(
             f"no reference model at {REFERENCE_MODEL_DIR}: this installation does not carry one. Give a checkpoint "
             "with --model, or build the reference model with `make reference-model`.")
+    try:
+        write_remote_code(REFERENCE_MODEL_DIR)
+    except OSError as error:
+        raise OSError(f"the shipped model's folder {REFERENCE_MODEL_DIR} lacks its model code and cannot be written "
+                      f"({error.strerror}): reinstall the package from its wheel.") from error
     return REFERENCE_MODEL_DIR
 
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
-
-
-def code_sources(folder: Path) -> dict[Path, Path]:
-    """Each remote-code file of a checkpoint folder -> the project file it is a copy of."""
-    sources = {}
-    for copy in sorted(folder.glob("*.py")):
-        for package in ("modeling_reformer_zh", "tokenization"):
-            if (PACKAGE_ROOT / package / copy.name).is_file():
-                sources[copy] = PACKAGE_ROOT / package / copy.name
-                break
-    return sources
-
-
-def refresh_code(folder: Path = REFERENCE_MODEL_DIR) -> list[str]:
-    """Copy this checkout's model, tokenizer and pipeline code over the shipped folder's copies
-    (the folder loads with its own code): after a change to them, the weights stay as they are.
-    Returns the names of the files that changed."""
-    changed = []
-    for copy, source in code_sources(folder).items():
-        if copy.read_bytes() != source.read_bytes():
-            shutil.copyfile(source, copy)
-            changed.append(copy.name)
-    return changed
 
 
 def folder_megabytes(folder: Path) -> float:
@@ -225,9 +211,7 @@ def ship(checkpoint: Path, results_file: Path, out: Path = REFERENCE_MODEL_DIR,
 
 def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("checkpoint", nargs="?", help="a trained reformer-zh checkpoint folder")
-    parser.add_argument("--refresh_code", action="store_true",
-                        help="only copy this checkout's model/tokenizer/pipeline code into the shipped folder")
+    parser.add_argument("checkpoint", help="a trained reformer-zh checkpoint folder")
     parser.add_argument("--results", default=None, help="its recipe_results.json (default: inside the checkpoint)")
     parser.add_argument("--out", default=str(REFERENCE_MODEL_DIR))
     parser.add_argument("--shipped_results", default=None,
@@ -237,12 +221,6 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--datasets", default="xwlb", help=f"comma-separated, from: {', '.join(DATA_TERMS)}")
     parser.add_argument("--repo_id", default="reformer-zh/reformer-zh-xwlb-headline", help="the name on the card")
     args = parser.parse_args(argv)
-    if args.refresh_code:
-        changed = refresh_code(Path(args.out))
-        print(f"{Path(args.out)}: {', '.join(changed) or 'no file'} updated")
-        return Path(args.out)
-    if not args.checkpoint:
-        parser.error("give a checkpoint folder, or --refresh_code")
     checkpoint = Path(args.checkpoint)
     datasets = tuple(name.strip() for name in args.datasets.split(",") if name.strip())
     unknown = [name for name in datasets if name not in DATA_TERMS]

@@ -242,9 +242,9 @@ def recipe_paths(name: str, recipe: Recipe, args) -> RecipePaths:
         train_file = output_dir / f"train_mixture_{recipe.mixture_rounds}_rounds.jsonl"
     start_from = Path(args.start_from or ROOT / "outputs" / recipe.start_from) if recipe.start_from else None
     if recipe.start_from == SHIPPED and not args.start_from:  # the model every installation carries
-        from reformer_zh.reference_model import REFERENCE_MODEL_DIR
+        from reformer_zh.reference_model import reference_model_dir
 
-        start_from = REFERENCE_MODEL_DIR
+        start_from = reference_model_dir()
     return RecipePaths(output_dir, train_file, start_from)
 
 

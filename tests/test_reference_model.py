@@ -97,7 +97,7 @@ def summarize_without_project(documents: list[str], tmp_path: Path) -> list[str]
     script.write_text(SUMMARIZE_WITHOUT_PROJECT)
     environment = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HF_HUB_OFFLINE": "1",
                    "HF_HOME": str(tmp_path / "hf_home"), "OMP_NUM_THREADS": "2"}
-    result = subprocess.run([sys.executable, str(script), str(reference_model.REFERENCE_MODEL_DIR)],
+    result = subprocess.run([sys.executable, str(script), str(reference_model.reference_model_dir())],
                             input=json.dumps(documents), capture_output=True, text=True, cwd=tmp_path,
                             env=environment, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -115,14 +115,24 @@ def first_sentence_and_ours(rows: list[dict], tmp_path: Path) -> tuple[dict, dic
     return rouge_scores(first, references), rouge_scores(ours, references)
 
 
-@shipped
-def test_the_shipped_folder_carries_the_current_model_and_pipeline_code():
-    """The folder loads with its own copy of the code; a change to the project's code that is
-    not copied there would ship the old behaviour (python -m reformer_zh.reference_model --refresh_code)."""
-    sources = reference_model.code_sources(reference_model.REFERENCE_MODEL_DIR)
-    assert any(copy.name == "pipeline_reformer_zh.py" for copy in sources)
-    stale = [copy.name for copy, source in sources.items() if copy.read_bytes() != source.read_bytes()]
-    assert not stale, f"{stale} differ from the project's: run python -m reformer_zh.reference_model --refresh_code"
+def test_git_holds_no_copy_of_the_model_code_in_the_shipped_folder():
+    """Issue 45: one copy of every line; the folder's code is written from the project's."""
+    tracked = subprocess.run(["git", "ls-files", "reformer_zh/reference_model"], cwd=reference_model.PACKAGE_ROOT,
+                             capture_output=True, text=True, check=True).stdout.split()
+    assert "reformer_zh/reference_model/model.safetensors" in tracked
+    assert not [name for name in tracked if name.endswith(".py")], tracked
+
+
+def test_the_folder_gets_the_projects_code_written_where_missing_or_stale(tmp_path):
+    from reformer_zh.remote_code import remote_code_files, write_remote_code
+
+    names = [path.name for path in remote_code_files()]
+    assert {"modeling_reformer_zh.py", "pipeline_reformer_zh.py", "document_sections.py",
+            "tokenization_reformer_zh.py"} <= set(names) and "__init__.py" not in names
+    assert write_remote_code(tmp_path) == names
+    (tmp_path / "pipeline_reformer_zh.py").write_text("# an old copy\n")
+    assert write_remote_code(tmp_path) == ["pipeline_reformer_zh.py"] and write_remote_code(tmp_path) == []
+    assert all((tmp_path / path.name).read_bytes() == path.read_bytes() for path in remote_code_files())
 
 
 @shipped

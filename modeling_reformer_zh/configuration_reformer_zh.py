@@ -1,9 +1,11 @@
 """Configuration of the Reformer encoder-decoder.
 
-Field names follow transformers' `ReformerConfig` wherever the concept exists; the seq2seq
-additions are the per-stack layer lists, `reversible` and `full_attn_threshold`. Every
-invalid combination fails here, with the field, the value and the fix, so that a model is
-never built from a config it cannot run.
+Field names follow transformers' `ReformerConfig` wherever the concept exists; what it does not
+have (the per-stack layer lists, `reversible`, `full_attn_threshold`, the memory family, copy
+attention, section and segment embeddings, ...) is listed with every field in the class
+docstring. Every field's type and range, and every combination of fields, is checked by
+`validate_reformer_zh()` with the field, the value and the fix in the message, so that a model
+is never built from a config it cannot run.
 """
 
 from __future__ import annotations
@@ -347,6 +349,18 @@ class ReformerZhConfig(PretrainedConfig):
             f"`copy_attention_head_size` must be a positive integer or None (use `attention_head_size`), "
             f"got {self.copy_attention_head_size!r}.",
         )
+        require(
+            self.hash_seed is None or (isinstance(self.hash_seed, int) and not isinstance(self.hash_seed, bool)
+                                       and self.hash_seed >= 0),
+            f"`hash_seed` must be a non-negative integer or None (rotations drawn afresh in training), "
+            f"got {self.hash_seed!r}.",
+        )
+        for field in ("layer_norm_eps", "initializer_range"):
+            value = getattr(self, field)
+            require(
+                isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1,
+                f"`{field}` must be a number in (0, 1), got {value!r}.",
+            )
         for field in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
             value = getattr(self, field)
             require(

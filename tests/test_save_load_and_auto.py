@@ -34,6 +34,10 @@ from utils import ReformerZhModelTester, assert_close
         (dict(reversible="no"), r"reversible.*True or False"),
         (dict(hidden_dropout_prob="0.1"), r"hidden_dropout_prob.*number"),
         (dict(num_hidden_layers=3), r"num_hidden_layers.*decoder_attn_layers"),
+        (dict(hash_seed=-1), r"hash_seed.*non-negative integer or None"),
+        (dict(hash_seed="0"), r"hash_seed.*non-negative integer or None"),
+        (dict(layer_norm_eps=0), r"layer_norm_eps.*\(0, 1\)"),
+        (dict(initializer_range="0.02"), r"initializer_range.*number"),
     ],
 )
 def test_invalid_configs_name_the_field_and_the_fix(overrides, pattern):

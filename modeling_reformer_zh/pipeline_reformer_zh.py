@@ -13,6 +13,7 @@ sibling document_sections.py, which travels with it.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import inspect
 import logging
@@ -23,7 +24,8 @@ from typing import Any
 import torch
 from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList, Pipeline
 
-from .document_sections import SECTION_BREAK, document_sections, is_news_brief, sections_of  # noqa: F401 (re-exported)
+from .document_sections import (SECTION_BREAK, DocumentSections, document_sections, is_news_brief,  # noqa: F401
+                                sections_of)  # (is_news_brief and sections_of re-exported)
 
 logger = logging.getLogger(__name__)
 
@@ -39,25 +41,38 @@ SUMMARY_END = "。"
 SECTION_BATCH_SIZE = 32
 
 
-def sections_to_summarize(document: str, story_boundaries: dict | None = None) -> list[str] | None:
-    """The sections of a sectioned document that get a segment each, or None for a document of
-    one section (or of briefs only), which is summarized whole."""
-    found = document_sections(document, story_boundaries)
-    return found.kept if found.found_by != "whole" else None
+@dataclasses.dataclass(frozen=True)
+class Reading:
+    """How the pipeline reads one document, decided once by `plan_reading` for the pipeline, the
+    command's --explain and the page alike. `how`: "whole" (a document of one section, or of news
+    briefs only), "by section" (a segment per kept section, joined) or "one pass" (the kept
+    sections read together, separated by blank lines: `text`); `found`: its sections, the skipped
+    news briefs among them and how they were found (document_sections.py)."""
+
+    how: str
+    found: DocumentSections
+    text: str
+
+    @property
+    def pieces(self) -> list[str]:
+        """What generate() reads: a text per kept section by section, else the one text."""
+        return self.found.kept if self.how == "by section" else [self.text]
 
 
-def reads_sections_in_one_pass(config) -> bool:
-    """The pipeline's default for a sectioned document: one pass for a checkpoint trained to see
-    sections (config `section_embeddings` > 0, issue 35's one-pass model), else section by section."""
-    return bool(getattr(config, "section_embeddings", 0))
-
-
-def without_news_briefs(document: str, story_boundaries: dict | None = None) -> str:
-    """A sectioned document with its news briefs left out and its sections separated by blank
-    lines, for a model that reads it in one pass: a rundown has no headline for the briefs. A
-    document of one section (or of briefs only) as it is."""
-    sections = sections_to_summarize(document, story_boundaries)
-    return SECTION_BREAK.join(sections) if sections else document
+def plan_reading(document: str, config, split_sections: bool | None = None) -> Reading:
+    """The one decision of how `document` is read. `split_sections` None: the checkpoint's
+    default, one pass for a checkpoint trained to see sections (config `section_embeddings` > 0,
+    issue 35's one-pass model), else section by section; the story-boundary model is the
+    checkpoint's (`task_specific_params.summarization.story_boundaries`)."""
+    if split_sections is None:
+        split_sections = not getattr(config, "section_embeddings", 0)
+    found = document_sections(document, summarization_defaults(config).get("story_boundaries"))
+    if found.found_by == "whole" or not found.kept:
+        return Reading("whole", found, document)
+    if split_sections:
+        return Reading("by section", found, document)
+    # a rundown has no headline for the briefs: the one pass reads the kept sections only
+    return Reading("one pass", found, SECTION_BREAK.join(found.kept))
 
 
 def sections_read(input_ids: torch.Tensor, break_token_id: int) -> torch.Tensor:
@@ -257,24 +272,20 @@ class SummarizationPipeline(Pipeline):
         `section_embeddings` > 0, issue 35's one-pass model). Raises ValueError for an empty or
         whitespace-only document and TypeError for one that is not a string, naming its index,
         before anything is generated."""
-        if split_sections is None:
-            split_sections = not reads_sections_in_one_pass(self.model.config)
         self._documents_checked = isinstance(inputs, (str, list, tuple))
         if self._documents_checked:  # a generator or dataset is checked item by item in preprocess
             documents = [inputs] if isinstance(inputs, str) else list(inputs)
             check_documents(documents)
-            boundaries = summarization_defaults(self.model.config).get("story_boundaries")
-            warn_skipped_sections(documents, boundaries)
-            if not split_sections:
-                inputs = without_news_briefs(inputs, boundaries) if isinstance(inputs, str) else \
-                    [without_news_briefs(document, boundaries) for document in documents]
-            plans = [sections_to_summarize(document, boundaries) for document in documents] if split_sections else []
-            if any(plans):
+            readings = [plan_reading(document, self.model.config, split_sections) for document in documents]
+            warn_skipped_sections(readings)
+            if any(reading.how == "by section" for reading in readings):
                 try:
-                    summaries = self._summarize_by_section(documents, plans, **kwargs)
+                    summaries = self._summarize_by_section(readings, **kwargs)
                 finally:
                     self._documents_checked = False
                 return summaries[0] if isinstance(inputs, str) else [summary[0] for summary in summaries]
+            texts = [reading.text for reading in readings]
+            inputs = texts[0] if isinstance(inputs, str) else texts
         try:
             result = super().__call__(inputs, **kwargs)
         finally:
@@ -283,31 +294,29 @@ class SummarizationPipeline(Pipeline):
             return [item[0] for item in result]
         return result
 
-    def _summarize_by_section(self, documents: list[str], plans: list[list[str] | None],
-                              **kwargs: Any) -> list[list[dict[str, str]]]:
-        """One flat, batched call over every section of every document (`plans`: each document's
-        sections, None to read it whole), regrouped and joined."""
+    def _summarize_by_section(self, readings: list[Reading], **kwargs: Any) -> list[list[dict[str, str]]]:
+        """One flat, batched call over what every document reads (a text per section, or its one
+        text), regrouped; a document read by section gets its segments joined."""
         pieces, owners = [], []
-        for index, (document, sections) in enumerate(zip(documents, plans)):
-            parts = sections or [document]
-            pieces += parts
-            owners += [index] * len(parts)
+        for index, reading in enumerate(readings):
+            pieces += reading.pieces
+            owners += [index] * len(reading.pieces)
         if kwargs.get("batch_size") is None and self._batch_size is None:
             # a document's sections go through generate() together, as a user's list would with
             # batch_size (a 14-section evening: 4.9 s one at a time, 0.9 s in one batch; issue 43)
             kwargs["batch_size"] = min(len(pieces), SECTION_BATCH_SIZE)
         outputs = super().__call__(pieces, **kwargs)
-        segments: list[list[str]] = [[] for _ in documents]
+        segments: list[list[str]] = [[] for _ in readings]
         for owner, output in zip(owners, outputs):
             segments[owner].append(output[0]["summary_text"])
-        return [[{"summary_text": join_segments(parts) if sections else parts[0]}]
-                for sections, parts in zip(plans, segments)]
+        return [[{"summary_text": join_segments(parts) if reading.how == "by section" else parts[0]}]
+                for reading, parts in zip(readings, segments)]
 
 
-def warn_skipped_sections(documents: list[str], story_boundaries: dict | None) -> None:
+def warn_skipped_sections(readings: list[Reading]) -> None:
     """Names every section that gets no segment (a news brief), so none is dropped silently."""
-    for index, document in enumerate(documents):
-        found = document_sections(document, story_boundaries)
+    for index, reading in enumerate(readings):
+        found = reading.found
         if found.skipped:
             named = "; ".join(f"section {k + 1} ({found.sections[k][:20]!r}...)" for k in found.skipped)
             logger.warning("document %d: %d of its %d sections (found by %s) are news briefs, short items under "

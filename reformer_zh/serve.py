@@ -59,31 +59,26 @@ def summarize_with_sources(summarizer, document: str, split_sections: bool | Non
     `deadline` (a `time.perf_counter()` value): `Overtime` when it passes, before a section or
     after a generation it cut short (each generation gets the time left as `max_time`);
     `max_sections`: a `ValueError` for a document of more sections, before any is summarized."""
-    from modeling_reformer_zh.pipeline_reformer_zh import (check_documents, document_sections,
-                                                           reads_sections_in_one_pass, summarization_defaults)
+    from modeling_reformer_zh.pipeline_reformer_zh import check_documents, join_segments, plan_reading
 
     check_documents([document])  # the pipeline's own errors and warnings for bad input
-    if split_sections is None:
-        split_sections = not reads_sections_in_one_pass(summarizer.model.config)
     started = time.perf_counter()
-    boundaries = summarization_defaults(summarizer.model.config).get("story_boundaries")
-    found = document_sections(document, boundaries)  # the pipeline's own decision
+    reading = plan_reading(document, summarizer.model.config, split_sections)  # the pipeline's own decision
+    found = reading.found
     if max_sections is not None and len(found.sections) > max_sections:
         raise ValueError(f"the document has {len(found.sections):,} sections ({found.found_by}); the page "
                          f"summarizes at most {max_sections:,}: send it in parts")
     generate = dict(generate, deadline=deadline)
-    if found.found_by == "whole":
+    if reading.how == "whole":
         sections, segments = by_section(summarizer, [document], [False], generate)
-        summary, read = segments[0]["summary"], "whole"
-    elif not split_sections:
-        (sections, segments, summary), read = in_one_pass(summarizer, document, generate), "one pass"
+        summary = segments[0]["summary"]
+    elif reading.how == "one pass":
+        sections, segments, summary = in_one_pass(summarizer, reading, generate)
     else:
-        from modeling_reformer_zh.pipeline_reformer_zh import join_segments
-
         skipped = [index in found.skipped for index in range(len(found.sections))]
         sections, segments = by_section(summarizer, found.sections, skipped, generate)
-        summary, read = join_segments([segment["summary"] for segment in segments]), "by section"
-    return {"summary": summary, "read": read, "sections": sections, "segments": segments, "copied_threshold": COPIED,
+        summary = join_segments([segment["summary"] for segment in segments])
+    return {"summary": summary, "read": reading.how, "sections": sections, "segments": segments, "copied_threshold": COPIED,
             "seconds": round(time.perf_counter() - started, 2)}
 
 
@@ -144,19 +139,18 @@ def by_section(summarizer, blocks: list[str], skipped: list[bool], generate: dic
     return sections, segments
 
 
-def in_one_pass(summarizer, document: str, generate: dict) -> tuple[list, list, str]:
-    """The whole document, news briefs left out, read once (what the pipeline writes for it). The
+def in_one_pass(summarizer, reading, generate: dict) -> tuple[list, list, str]:
+    """The document as `reading` (a "one pass" `Reading`) has it, news briefs left out, read once
+    (what the pipeline writes for it). The
     text the model read splits back into the sections at its blank lines, so every copied token
     points into its own section; segment k (the summary split at "；") is shown beside the section
     most of its copied tokens came from (the section it summarizes when it copied nothing)."""
     from bisect import bisect_right
 
-    from modeling_reformer_zh.pipeline_reformer_zh import (SECTION_BREAK, SEGMENT_JOIN, document_sections,
-                                                           summarization_defaults, without_news_briefs)
+    from modeling_reformer_zh.pipeline_reformer_zh import SECTION_BREAK, SEGMENT_JOIN
 
-    boundaries = summarization_defaults(summarizer.model.config).get("story_boundaries")
-    result = explain_in_time(summarizer, without_news_briefs(document, boundaries), **generate)
-    found = document_sections(document, boundaries)
+    result = explain_in_time(summarizer, reading.text, **generate)
+    found = reading.found
     blocks = found.sections
     read = result.source.split(SECTION_BREAK)
     kept = [index for index in range(len(blocks)) if index not in found.skipped]

@@ -71,10 +71,13 @@ def test_story_sections_cut_where_the_model_scores_a_start():
 
 
 def test_the_pipeline_names_the_briefs_it_skips(caplog):
-    from modeling_reformer_zh.pipeline_reformer_zh import warn_skipped_sections
+    from types import SimpleNamespace
 
+    from modeling_reformer_zh.pipeline_reformer_zh import plan_reading, warn_skipped_sections
+
+    config = SimpleNamespace(task_specific_params=None)
     with caplog.at_level(logging.WARNING):
-        warn_skipped_sections(["一篇短文。", f"第一条新闻。\n\n{BRIEF}"], None)
+        warn_skipped_sections([plan_reading(document, config) for document in ["一篇短文。", f"第一条新闻。\n\n{BRIEF}"]])
     assert "document 1: 1 of its 2 sections" in caplog.text and "简讯标题一" in caplog.text
     assert "document 0" not in caplog.text
 

@@ -732,14 +732,25 @@ STORY = "博物馆推出古代丝绸文物特展，展出一百二十件珍贵�
 OTHER = "市图书馆延长开放时间，周末开放到晚上九点。"
 
 
-def test_news_briefs_are_told_from_stories_with_subheadings():
-    from modeling_reformer_zh.pipeline_reformer_zh import is_news_brief, sections_to_summarize
+def test_news_briefs_are_told_from_stories_with_subheadings_and_each_reading_is_planned_once():
+    from types import SimpleNamespace
+
+    from modeling_reformer_zh.pipeline_reformer_zh import is_news_brief, plan_reading
 
     assert is_news_brief(BRIEF) and not is_news_brief(STORY)
     # a story that opens with text and has two subheadings is not a brief
     assert not is_news_brief("据报道，会议今天召开。\n会议指出\n要做好工作。\n会议强调\n要抓好落实。\n会上还通报了情况。")
-    assert sections_to_summarize(STORY) is None and sections_to_summarize(f"{STORY}\n\n{BRIEF}") == [STORY]
-    assert sections_to_summarize(f"{STORY}\n\n{BRIEF}\n\n{OTHER}") == [STORY, OTHER]
+    split, one_pass = SimpleNamespace(task_specific_params=None), SimpleNamespace(section_embeddings=32)
+
+    def read(document, config, split_sections=None):
+        reading = plan_reading(document, config, split_sections)
+        return reading.how, reading.pieces
+
+    assert read(STORY, split) == ("whole", [STORY]) and read(BRIEF, split) == ("whole", [BRIEF])  # briefs only
+    assert read(f"{STORY}\n\n{BRIEF}", split) == ("by section", [STORY])
+    assert read(f"{STORY}\n\n{BRIEF}\n\n{OTHER}", split) == ("by section", [STORY, OTHER])
+    assert read(f"{STORY}\n\n{BRIEF}\n\n{OTHER}", one_pass) == ("one pass", [f"{STORY}\n\n{OTHER}"])
+    assert read(f"{STORY}\n\n{OTHER}", one_pass, split_sections=True)[0] == "by section"
 
 
 def test_a_sectioned_document_is_summarized_section_by_section_in_one_batched_call(trained):

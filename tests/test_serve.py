@@ -106,6 +106,7 @@ def test_one_pass_segments_split_at_the_separator_and_spans_move_into_their_sect
     from types import SimpleNamespace
 
     import reformer_zh.attribution as attribution
+    from modeling_reformer_zh.pipeline_reformer_zh import plan_reading
     from reformer_zh.serve import in_one_pass
 
     read = "甲乙丙。\n\n丁戊己。"  # the two stories as the model read them, the brief left out
@@ -115,7 +116,8 @@ def test_one_pass_segments_split_at_the_separator_and_spans_move_into_their_sect
     monkeypatch.setattr(attribution, "explain", lambda summarizer, document, **generate: attribution.Explanation(
         read, "丁戊；乙新", tokens))
     summarizer = SimpleNamespace(model=SimpleNamespace(config=SimpleNamespace(task_specific_params=None)))
-    sections, segments, summary = in_one_pass(summarizer, f"甲乙丙。\n\n{BRIEF}\n\n丁戊己。", {})
+    reading = plan_reading(f"甲乙丙。\n\n{BRIEF}\n\n丁戊己。", summarizer.model.config, split_sections=False)
+    sections, segments, summary = in_one_pass(summarizer, reading, {})
     assert [section["skipped"] for section in sections] == [False, True, False]
     assert sections[2]["text"] == "丁戊己。" and summary == "丁戊；乙新"
     assert [(segment["section"], segment["summary"]) for segment in segments] == [(2, "丁戊"), (0, "乙新")]

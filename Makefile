@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: jemalloc install test test-deepspeed test-browser gpu-check serve demo demo-train reference-model bench clean lcsts xwlb-story xwlb-program xwlb-program-onepass xwlb-program-onepass-whole general xwlb-story-bart xwlb-program-bart xwlb-story-led xwlb-program-led
+.PHONY: jemalloc install test test-slow test-deepspeed test-browser gpu-check serve demo demo-train reference-model bench clean lcsts xwlb-story xwlb-program xwlb-program-onepass xwlb-program-onepass-whole general xwlb-story-bart xwlb-program-bart xwlb-story-led xwlb-program-led
 
 # jemalloc (reformer_zh/allocator.py: scripts/train.py re-executes under it when installed) trains
 # long inputs 2.4x faster than glibc as it comes. Installed where apt-get runs as root; anywhere
@@ -29,9 +29,13 @@ $(VENV)/.installed: pyproject.toml
 
 install: jemalloc $(VENV)/.installed
 
-# the browser test runs in `make test-browser` (after it installs Chromium), not twice
+# every test but the slow ones (training runs, wheel builds, fresh processes: `make test-slow`)
+# and the browser's (`make test-browser`, after it installs Chromium); .ci/run runs all three
 test: install
-	$(PY) -m pytest -q tests --ignore=tests/test_serve_browser.py
+	$(PY) -m pytest -q tests -m "not slow" --ignore=tests/test_serve_browser.py
+
+test-slow: install
+	$(PY) -m pytest -q tests -m slow --ignore=tests/test_serve_browser.py
 
 # The DeepSpeed tests (tests/test_sharding.py; skipped by `make test`): DeepSpeed's sdist builds
 # against the installed torch, so it goes into a second venv that sees .venv's packages.

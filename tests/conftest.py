@@ -13,14 +13,35 @@ torch.set_num_threads(min(2, os.cpu_count() or 1))
 import pytest
 
 
-def pytest_collection_modifyitems(config, items):
-    """`slow` tests (minutes of compilation, large inputs) run only with RUN_SLOW=1."""
-    if os.environ.get("RUN_SLOW") == "1":
-        return
-    skip = pytest.mark.skip(reason="slow; set RUN_SLOW=1 to run")
-    for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)
+# `slow` tests (compilation, training runs, wheel builds) run in `make test-slow` (`-m slow`), which
+# .ci/run runs after `make test` (`-m "not slow"`): the README's command stays within 5 minutes
+# and CI still runs every test.
+
+# Under CI=true (.ci/run) a test that could not run fails the session: a skip hides a check CI
+# was trusted with. Allowed: what no CI machine can run by design (a GPU; DeepSpeed, which builds
+# in its own venv: `make test-deepspeed`).
+SKIPS_CI_ALLOWS = ("DeepSpeed is not installed", "a CUDA device is here", "a GPU is present")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+skipped_in_ci: list[str] = []
+
+
+def pytest_runtest_logreport(report):
+    if IN_CI and report.skipped:
+        reason = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        if not any(allowed in reason for allowed in SKIPS_CI_ALLOWS):
+            skipped_in_ci.append(f"{report.nodeid}: {reason}")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if skipped_in_ci and exitstatus == 0:
+        session.exitstatus = 1
+
+
+def pytest_terminal_summary(terminalreporter):
+    if skipped_in_ci:
+        terminalreporter.write_line(f"CI=true: {len(skipped_in_ci)} test(s) could not run, which fails CI:", red=True)
+        for line in skipped_in_ci:
+            terminalreporter.write_line(f"  {line}")
 
 
 @pytest.fixture(scope="session")

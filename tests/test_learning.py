@@ -13,6 +13,10 @@ from modeling_reformer_zh import ReformerZhConfig, ReformerZhForConditionalGener
 EOS, START, FIRST_SYMBOL, NUM_SYMBOLS, LENGTH = 3, 2, 5, 12, 8
 
 
+# training runs of minutes: `make test-slow` (tests/conftest.py)
+pytestmark = pytest.mark.slow
+
+
 def make_batch(generator: torch.Generator, batch_size: int, reverse: bool):
     source = torch.randint(FIRST_SYMBOL, FIRST_SYMBOL + NUM_SYMBOLS, (batch_size, LENGTH), generator=generator)
     target = source.flip(1) if reverse else source

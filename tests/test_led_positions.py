@@ -15,6 +15,10 @@ from reformer_zh import train
 from reformer_zh.led_positions import grow_led_encoder_positions
 from test_scripts import TINY, sample_tokenizer  # noqa: F401  (fixture)
 
+# an LED baseline trained through the script: `make test-slow` (tests/conftest.py)
+pytestmark = pytest.mark.slow
+
+
 TINY_LED = "d_model=32,encoder_layers=1,decoder_layers=1,encoder_ffn_dim=64,decoder_ffn_dim=64,attention_window=16"
 
 

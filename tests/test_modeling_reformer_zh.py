@@ -217,9 +217,10 @@ def test_bf16_autocast_trains_and_generates():
     assert (bf16_logits - fp32_logits).abs().max() < 0.05
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["aot_eager", pytest.param("inductor", marks=pytest.mark.slow)])
 def test_torch_compile_forward_and_training_step(backend):
-    """aot_eager by default (seconds); inductor (about 80 s of C++ compilation on 2 cores) with RUN_SLOW=1."""
+    """aot_eager and inductor (about 80 s of C++ compilation on 2 cores), both in `make test-slow`."""
     tester = ReformerZhModelTester()
     config, inputs = tester.prepare_config_and_inputs()
     model = tester.build_model(config).eval()

@@ -17,6 +17,10 @@ from pathlib import Path
 
 import pytest
 
+# wheel builds and fresh venvs: `make test-slow` (tests/conftest.py)
+pytestmark = pytest.mark.slow
+
+
 ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = ("reformer-zh-train", "reformer-zh-pretrain", "reformer-zh-summarize", "reformer-zh-publish",
             "reformer-zh-build-tokenizer", "reformer-zh-baselines")

@@ -13,6 +13,10 @@ import huggingface_hub
 import pytest
 from huggingface_hub import ModelCard
 
+# checkpoints assembled, validated and loaded in fresh processes: `make test-slow`
+pytestmark = pytest.mark.slow
+
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 

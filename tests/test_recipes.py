@@ -12,6 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 
+# the recipes end to end on tiny checkpoints: `make test-slow` (tests/conftest.py)
+pytestmark = pytest.mark.slow
+
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 

@@ -26,6 +26,7 @@ RESULTS = {
 }
 
 
+@pytest.mark.slow
 def test_a_checkpoint_ships_as_a_small_folder_that_loads_without_the_project(trained, tmp_path):
     results = tmp_path / "recipe_results.json"
     root = reference_model.PACKAGE_ROOT
@@ -56,6 +57,7 @@ def test_a_checkpoint_ships_as_a_small_folder_that_loads_without_the_project(tra
     assert summarizer.preprocess(long, max_input_tokens=1000)["input_ids"].shape[1] == 661
 
 
+@pytest.mark.slow
 def test_a_general_model_ships_with_its_yardstick_table_and_its_datas_terms(trained, tmp_path):
     """Issue 43: a model trained on several sets; weights trained on research-only data carry
     those terms (license `other`), and the card shows its scores on every set beside the rule."""
@@ -135,6 +137,7 @@ def test_the_folder_gets_the_projects_code_written_where_missing_or_stale(tmp_pa
     assert all((tmp_path / path.name).read_bytes() == path.read_bytes() for path in remote_code_files())
 
 
+@pytest.mark.slow
 @shipped
 def test_the_shipped_model_beats_the_first_sentence_on_the_embedded_sample(tmp_path):
     from tokenization.build_vocab import read_jsonl
@@ -145,6 +148,7 @@ def test_the_shipped_model_beats_the_first_sentence_on_the_embedded_sample(tmp_p
     assert ours["rougeL"] > 0.8 * first["rougeL"], (ours, first)
 
 
+@pytest.mark.slow
 @shipped
 @pytest.mark.skipif(not STORIES.is_file(), reason=f"xwlb data not found at {STORIES}")
 def test_the_shipped_model_beats_the_first_sentence_on_50_validation_stories(tmp_path):

@@ -55,6 +55,7 @@ def test_dropout_actually_changes_the_result():
     assert (first.loss - second.loss).abs() > 1e-6
 
 
+@pytest.mark.slow
 def test_gradcheck_reversible_function():
     tester = ReformerZhModelTester(
         hidden_size=8,

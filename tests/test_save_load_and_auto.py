@@ -149,6 +149,7 @@ MEMORY_FAMILY = dict(num_mem_kv=2, head_combine="mean", pkm_layers=[1], decoder_
 
 @pytest.mark.parametrize("overrides", [{}, MEMORY_FAMILY, {"copy_attention": True}],
                          ids=["defaults", "memory_family", "copy_attention"])
+@pytest.mark.slow
 def test_checkpoint_loads_as_remote_code_without_the_package(tmp_path, overrides):
     tester = ReformerZhModelTester(**overrides)
     config, inputs = tester.prepare_config_and_inputs()

@@ -113,6 +113,7 @@ def test_resume_from_checkpoint_continues_with_identical_state(tmp_path):
         assert torch.allclose(actual[name], expected[name], atol=1e-6), name
 
 
+@pytest.mark.slow
 def test_two_processes_match_one_with_the_same_global_batch(tmp_path):
     common = TINY + ["--do_train", "--max_steps", "3", "--save_strategy", "no", "--train_sampling_strategy",
                      "sequential", "--config_overrides",
@@ -470,6 +471,7 @@ def test_fine_tuning_overrides_run_the_same_weights_longer_and_reject_the_rest(t
         train.main(TINY + ["--output_dir", str(tmp_path / "scratch"), "--do_train", "--config_overrides", "reversable=1"])
 
 
+@pytest.mark.slow
 def test_a_bart_baseline_trains_through_the_same_script_and_fine_tunes_from_its_checkpoint(tmp_path):
     """`--config_name bart-headline`: the long-input side-by-side's BART, same data, tokenizer,
     collator and metrics; its checkpoint fine-tunes, refuses reformer-zh overrides, and names
@@ -606,6 +608,7 @@ def test_generation_options_are_saved_in_the_checkpoint(tmp_path):
     assert (saved["no_repeat_ngram_size"], saved["min_new_tokens"], saved["length_penalty"]) == (6, 3, 1.5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("flags, precision", [(["--cpu_bf16", "on"], "bf16"), (["--cpu_bf16", "off"], "no")])
 def test_cpu_bf16_reaches_the_accelerator_and_is_recorded(tmp_path, flags, precision):
     """--cpu_bf16 decides after transformers has parsed its arguments, so it must set the
@@ -836,6 +839,7 @@ def test_max_input_tokens_reads_the_first_tokens_as_training_did_without_a_warni
         summarizer(document, max_input_token=40)
 
 
+@pytest.mark.slow
 def test_explain_marks_copied_runs_of_the_same_summary_the_command_writes(trained, capsys):
     """--explain prints the summary the command writes, with brackets around copied runs only."""
     document = json.loads((ROOT / "reformer_zh" / "sample" / "validation.jsonl").read_text(encoding="utf-8")

@@ -43,6 +43,10 @@ LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 logger = logging.getLogger("serve")
 
 
+class TooManySections(ValueError):
+    """A document of more sections than the caller allows (the server answers 413)."""
+
+
 class Overtime(Exception):
     """A summary ran past its request's deadline (the server answers 503, not a cut summary)."""
 
@@ -58,7 +62,8 @@ def summarize_with_sources(summarizer, document: str, split_sections: bool | Non
 
     `deadline` (a `time.perf_counter()` value): `Overtime` when it passes, before a section or
     after a generation it cut short (each generation gets the time left as `max_time`);
-    `max_sections`: a `ValueError` for a document of more sections, before any is summarized."""
+    `max_sections`: `TooManySections` (a ValueError) for a document of more sections, before any
+    is summarized."""
     from modeling_reformer_zh.pipeline_reformer_zh import check_documents, join_segments, plan_reading
 
     check_documents([document])  # the pipeline's own errors and warnings for bad input
@@ -66,7 +71,7 @@ def summarize_with_sources(summarizer, document: str, split_sections: bool | Non
     reading = plan_reading(document, summarizer.model.config, split_sections)  # the pipeline's own decision
     found = reading.found
     if max_sections is not None and len(found.sections) > max_sections:
-        raise ValueError(f"the document has {len(found.sections):,} sections ({found.found_by}); the page "
+        raise TooManySections(f"the document has {len(found.sections):,} sections ({found.found_by}); the page "
                          f"summarizes at most {max_sections:,}: send it in parts")
     generate = dict(generate, deadline=deadline)
     if reading.how == "whole":
@@ -329,7 +334,7 @@ def make_handler(summarizer, generate: dict, model_name: str, names: frozenset[s
                                               "(or the model was busy that long): send a shorter document"})
                 return
             except (ValueError, TypeError) as error:  # the pipeline's messages for bad input
-                status = 413 if "send it in parts" in str(error) else 400
+                status = 413 if isinstance(error, TooManySections) else 400
                 self.send_json(status, {"error": str(error)})
                 return
             except Exception:

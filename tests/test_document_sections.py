@@ -5,6 +5,10 @@ skips named."""
 from __future__ import annotations
 
 import logging
+import math
+import random
+
+import pytest
 
 from modeling_reformer_zh.document_sections import (
     document_sections, headed_sections, heading_of, numeral_value, sentences_of, story_sections)
@@ -93,3 +97,49 @@ def test_brief_items_cut_apart_by_the_story_model_are_joined_and_skipped():
              "min_section_characters": 10, "min_document_characters": 20}
     found = document_sections("\n".join([story, *items, story]), model)
     assert found.found_by == "story boundaries" and found.skipped == [1] and len(found.sections) == 3
+
+
+def brute_force_story_starts(lengths, logits, min_characters, prior):
+    """Every way to cut the sentences, scored as best_story_starts defines the best."""
+    from itertools import combinations
+
+    from modeling_reformer_zh.document_sections import MIN_START_LOGIT, length_log_prior, log_sigmoid
+
+    candidates = [index for index in range(1, len(lengths)) if logits[index] > MIN_START_LOGIT]
+    best = (-math.inf, None)
+    for size in range(len(candidates) + 1):
+        for starts in combinations(candidates, size):
+            bounds = [0, *starts, len(lengths)]
+            sizes = [sum(lengths[a:b]) for a, b in zip(bounds, bounds[1:])]
+            if len(sizes) > 1 and min(sizes) < min_characters:
+                continue
+            score = sum(log_sigmoid(logits[i]) if i in starts else log_sigmoid(-logits[i]) for i in candidates)
+            score += sum(length_log_prior(size, prior) for size in sizes)
+            best = max(best, (score, list(starts)), key=lambda pair: pair[0])
+    return best[1]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_best_story_starts_is_the_best_of_every_way_to_cut(seed):
+    """The dynamic programme against enumeration: random sentence lengths and logits (some under
+    MIN_START_LOGIT), with and without a length prior."""
+    from modeling_reformer_zh.document_sections import best_story_starts
+
+    rng = random.Random(seed)
+    lengths = [rng.randint(5, 120) for _ in range(rng.randint(2, 11))]
+    logits = [0.0, *(rng.uniform(-8.0, 4.0) for _ in lengths[1:])]
+    prior = {"log_mean": math.log(150), "log_sd": 0.5, "weight": rng.choice([0.5, 2.0])} if seed % 2 else None
+    min_characters = rng.choice([0, 40])
+    assert best_story_starts(lengths, logits, min_characters, prior) == brute_force_story_starts(
+        lengths, logits, min_characters, prior)
+
+
+def test_the_length_prior_keeps_a_run_of_likely_starts_from_cutting_every_sentence():
+    """Eight sentences of 100 characters, each a little likelier than not to start a story and the
+    fifth far likelier: alone they give eight stories; with stories of about 400 characters
+    expected, two."""
+    from modeling_reformer_zh.document_sections import best_story_starts
+
+    lengths, logits = [100] * 8, [0.0, 0.2, 0.2, 0.2, 4.0, 0.2, 0.2, 0.2]
+    assert best_story_starts(lengths, logits, 40, None) == [1, 2, 3, 4, 5, 6, 7]
+    assert best_story_starts(lengths, logits, 40, {"log_mean": math.log(400), "log_sd": 0.3, "weight": 1.0}) == [4]

@@ -56,3 +56,23 @@ def test_copy_from_puts_a_trained_model_into_another_checkpoint_and_names_a_miss
     main(["--copy_from", str(source), "--into", str(target)])
     assert json.loads((target / "config.json").read_text())["task_specific_params"]["summarization"][
         "story_boundaries"] == {"weights": {"bias": 1.0}, "threshold": 0.0}
+
+
+def test_the_length_prior_is_fitted_to_the_stories_and_the_decoding_chosen_is_the_grids_best():
+    import math
+
+    from reformer_zh.story_boundaries import PRIOR_WEIGHTS, THRESHOLDS, best_decoding, counts_within_one, length_prior
+
+    story, longer = "本台消息，一条新闻开始了。" + "它说了一件事情。" * 3, "本台消息，又一条新闻。" + "它说了很多很多事情。" * 6
+    evenings = [{"document": "\n\n".join([story, longer] * 3)}, {"document": "\n\n".join([story, longer] * 4)}]
+    logs = [math.log(len(story)), math.log(len(longer))]
+    prior = length_prior(evenings)  # 7 of each length: mean halfway, sample sd
+    assert prior["log_mean"] == round(sum(logs) / 2, 3)
+    assert prior["log_sd"] == round(math.sqrt(14 / 13) * abs(logs[1] - logs[0]) / 2, 3)
+    model = {"weights": {"p2:本台": 4.0, "bias": -2.0}, "threshold": 0.0, "min_section_characters": 10,
+             "min_document_characters": 0}
+    chosen, grid = best_decoding(model, prior, evenings)
+    assert len(grid) == len(THRESHOLDS) * len(PRIOR_WEIGHTS)
+    best = max(row["mean"] for row in grid)
+    assert best == 1.0 and sum(counts_within_one(chosen, evenings).values()) / 2 == best
+    assert grid[0]["threshold"] == THRESHOLDS[0] and "model" not in grid[0]

@@ -12,7 +12,8 @@ pasted it. Its sections are found, in this order:
    `task_specific_params["summarization"]`, trained by reformer_zh/story_boundaries.py) scores
    every sentence as the start of a new story, from its opening characters, the end of the
    sentence before it, whether a line break precedes it and how many of its character pairs the
-   sentences before it share (a new story changes the subject);
+   sentences before it share (a new story changes the subject), and the document is cut where
+   those scores and a prior on a story's length are likeliest together (best_story_starts);
 4. otherwise the document is one section.
 
 News briefs (a block of short items, each under its own title line) are skipped in a

@@ -24,10 +24,27 @@ Shapes: b batch, t target, S source, V vocabulary, d head size.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor, nn
 
 from .configuration_reformer_zh import ReformerZhConfig
+
+
+@dataclass
+class CopyOutput:
+    """What the copy head computed: `log_probs` [b, t, V], log P of the mixture, always;
+    `section_mass` [b, t, sections] with source_sections; `pointer` [b, t, S] (float32, zero on
+    padding) and `gate_logit` [b, t, 1] (p_t = sigmoid of it) when asked for with keep_pointer,
+    which the model hands out as its output's `copy_pointer` and `copy_gate_logits`;
+    `alignment_loss`, set by the model from `section_mass` (copy_alignment_loss) in training."""
+
+    log_probs: Tensor
+    section_mass: Tensor | None = None
+    pointer: Tensor | None = None
+    gate_logit: Tensor | None = None
+    alignment_loss: Tensor | None = None
 
 
 class ReformerZhCopyAttention(nn.Module):
@@ -72,12 +89,14 @@ class ReformerZhCopyAttention(nn.Module):
         encoder_attention_mask: Tensor | None = None,
         cache=None,
         source_sections: Tensor | None = None,
-    ) -> Tensor | tuple[Tensor, Tensor]:
+        keep_pointer: bool = False,
+    ) -> CopyOutput:
         """decoder_hidden_states [b, t, hidden]; vocab_logits [b, t, V]; encoder_hidden_states
         [b, S, hidden]; source_ids [b, S] (the encoder's input ids); encoder_attention_mask [b, S]
         bool, True for real tokens. Returns log P [b, t, V] in float32; with source_sections
         [b, S] (each position's section index) also the pointer mass on each section,
-        [b, t, max index + 1], for `copy_alignment_loss`."""
+        [b, t, max index + 1], for `copy_alignment_loss`; with keep_pointer the pointer and gate
+        (for tracing a summary back to its source, reformer_zh/attribution.py)."""
         if source_ids.shape != encoder_hidden_states.shape[:2]:
             raise ValueError(
                 f"copy attention got source ids of shape {tuple(source_ids.shape)} for an encoder output of "
@@ -91,7 +110,7 @@ class ReformerZhCopyAttention(nn.Module):
         # computed once for all chunks (and, with a cache, once per generate call): which source
         # position speaks for each token id
         representative = representative_positions(source_ids, cache)
-        outputs, section_masses = [], []
+        outputs, section_masses, pointers, gate_logits = [], [], [], []
         sections = None if source_sections is None else int(source_sections.max()) + 1
         for hidden_chunk, logits_chunk in zip(decoder_hidden_states.split(self.chunk_length, dim=1),
                                               vocab_logits.split(self.chunk_length, dim=1)):
@@ -101,9 +120,13 @@ class ReformerZhCopyAttention(nn.Module):
             if sections is not None:
                 index = source_sections[:, None, :].expand(-1, pointer.shape[1], -1)
                 section_masses.append(pointer.new_zeros(*pointer.shape[:2], sections).scatter_add(-1, index, pointer))
-        if sections is None:
-            return torch.cat(outputs, dim=1)
-        return torch.cat(outputs, dim=1), torch.cat(section_masses, dim=1)
+            if keep_pointer:
+                pointers.append(pointer)
+                gate_logits.append(gate_logit)
+        joined = {name: torch.cat(parts, dim=1) if parts else None
+                  for name, parts in (("section_mass", section_masses), ("pointer", pointers),
+                                      ("gate_logit", gate_logits))}
+        return CopyOutput(torch.cat(outputs, dim=1), **joined)
 
 
 def representative_positions(source_ids: Tensor, cache=None) -> Tensor:

@@ -27,7 +27,7 @@ from .attention_local import ReformerZhLocalSelfAttention
 from .attention_lsh import LSHRouting, ReformerZhLSHSelfAttention
 from .cache_reformer_zh import OUTPUT_CACHE_FIELD, new_generation_cache
 from .configuration_reformer_zh import ReformerZhConfig
-from .copy_attention import ReformerZhCopyAttention, copy_alignment_loss
+from .copy_attention import CopyOutput, ReformerZhCopyAttention, copy_alignment_loss
 from .embeddings import (
     ReformerZhAxialPositionEmbeddings,
     ReformerZhEmbeddings,
@@ -480,9 +480,14 @@ class ReformerZhModel(ReformerZhPreTrainedModel):
 @dataclass
 class ReformerZhSeq2SeqLMOutput(Seq2SeqLMOutput):
     """`Seq2SeqLMOutput` plus `alignment_loss`: the copy pointer's guided-alignment loss, unweighted
-    (config `copy_alignment_loss_weight`; None when the option is off or outside training)."""
+    (config `copy_alignment_loss_weight`; None when the option is off or outside training); and,
+    with `output_copy_pointer=True` (config `copy_attention` only), the copy head's `copy_pointer`
+    [b, t, S] (its attention over the source positions, float32) and `copy_gate_logits` [b, t, 1]
+    (the generate share is their sigmoid)."""
 
     alignment_loss: torch.FloatTensor | None = None
+    copy_pointer: torch.FloatTensor | None = None
+    copy_gate_logits: torch.FloatTensor | None = None
 
 
 class ReformerZhForConditionalGeneration(ReformerZhPreTrainedModel, GenerationMixin):
@@ -543,6 +548,7 @@ class ReformerZhForConditionalGeneration(ReformerZhPreTrainedModel, GenerationMi
         past_key_values: EncoderDecoderCache | None = None,
         num_items_in_batch: int | Tensor | None = None,
         decoder_segment_index: Tensor | None = None,
+        output_copy_pointer: bool = False,
         **kwargs,
     ) -> Seq2SeqLMOutput | tuple:
         """Args follow `BartForConditionalGeneration`. `labels` [b, t] are shifted right into
@@ -551,7 +557,8 @@ class ReformerZhForConditionalGeneration(ReformerZhPreTrainedModel, GenerationMi
         token loss instead of averaging per micro-batch. `decoder_segment_index` [b, t] (config
         `summary_segment_embeddings` only): the summary segment of each new decoder position,
         needed with a cache (`prepare_inputs_for_generation` computes it from the whole output so
-        far); without one it is counted from `decoder_input_ids`."""
+        far); without one it is counted from `decoder_input_ids`. `output_copy_pointer`: also
+        return the copy head's pointer and gate (ReformerZhSeq2SeqLMOutput)."""
         check_extra_kwargs(kwargs, "the arguments of BartForConditionalGeneration.forward")
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         if labels is not None:
@@ -579,46 +586,64 @@ class ReformerZhForConditionalGeneration(ReformerZhPreTrainedModel, GenerationMi
             decoder_segment_index=decoder_segment_index,
         )
         logits = self.lm_head(outputs.last_hidden_state)
-        alignment_loss = None
+        copied = None
         if self.copy_attention is not None:  # logits become log P of the pointer-generator mixture
-            aligning = self.config.copy_alignment_loss_weight > 0 and self.training and decoder_input_ids is not None
-            source_sections = None
-            if aligning:
-                source_sections = section_index(source_ids, self.config.section_break_token_id)
-            logits = self.copy_attention(
-                outputs.last_hidden_state,
-                logits,
-                outputs.encoder_last_hidden_state,
-                source_ids.to(logits.device),
-                encoder_attention_mask=attention_mask,
-                cache=getattr(outputs, OUTPUT_CACHE_FIELD),
-                source_sections=source_sections,
-            )
-            if aligning:
-                logits, section_mass = logits
-                segments = summary_segment_index(decoder_input_ids, self.config.summary_separator_token_id)
-                alignment_loss = copy_alignment_loss(section_mass, segments, source_sections,
-                                                     decoder_input_ids != self.config.pad_token_id)
-        loss = None
-        if labels is not None:
-            loss = nn.functional.cross_entropy(
-                logits.float().reshape(-1, logits.shape[-1]),
-                labels.to(logits.device).reshape(-1),
-                ignore_index=-100,
-                reduction="mean" if num_items_in_batch is None else "sum",
-            )
-            if num_items_in_batch is not None:
-                loss = loss / num_items_in_batch
-            if alignment_loss is not None:
-                loss = loss + self.config.copy_alignment_loss_weight * alignment_loss
+            copied = self.copy_mixture(outputs, logits, source_ids, attention_mask, decoder_input_ids,
+                                       output_copy_pointer)
+            logits = copied.log_probs
+        elif output_copy_pointer:
+            raise ValueError("output_copy_pointer=True: this model has no copy attention (config.copy_attention=False).")
+        alignment_loss = copied.alignment_loss if copied is not None else None
+        loss = None if labels is None else self.summary_loss(logits, labels, num_items_in_batch, alignment_loss)
         output = ReformerZhSeq2SeqLMOutput(
             loss=loss,
             alignment_loss=alignment_loss,
             logits=logits,
+            copy_pointer=copied.pointer if copied is not None else None,
+            copy_gate_logits=copied.gate_logit if copied is not None else None,
             encoder_last_hidden_state=outputs.encoder_last_hidden_state,
             **{OUTPUT_CACHE_FIELD: getattr(outputs, OUTPUT_CACHE_FIELD)},
         )
         return output if return_dict else output.to_tuple()
+
+
+    def copy_mixture(self, outputs: Seq2SeqModelOutput, logits: Tensor, source_ids: Tensor,
+                     attention_mask: Tensor | None, decoder_input_ids: Tensor | None, keep_pointer: bool) -> CopyOutput:
+        """The copy head over the decoder's output: log P of the pointer-generator mixture, and in
+        training with `copy_alignment_loss_weight` the guided-alignment loss."""
+        aligning = self.config.copy_alignment_loss_weight > 0 and self.training and decoder_input_ids is not None
+        source_sections = section_index(source_ids, self.config.section_break_token_id) if aligning else None
+        copied = self.copy_attention(
+            outputs.last_hidden_state,
+            logits,
+            outputs.encoder_last_hidden_state,
+            source_ids.to(logits.device),
+            encoder_attention_mask=attention_mask,
+            cache=getattr(outputs, OUTPUT_CACHE_FIELD),
+            source_sections=source_sections,
+            keep_pointer=keep_pointer,
+        )
+        if aligning:
+            segments = summary_segment_index(decoder_input_ids, self.config.summary_separator_token_id)
+            copied.alignment_loss = copy_alignment_loss(copied.section_mass, segments, source_sections,
+                                                        decoder_input_ids != self.config.pad_token_id)
+        return copied
+
+    def summary_loss(self, logits: Tensor, labels: Tensor, num_items_in_batch: int | Tensor | None,
+                     alignment_loss: Tensor | None) -> Tensor:
+        """Token cross-entropy (ignoring label -100), divided by `num_items_in_batch` when the
+        Trainer passes it (gradient accumulation), plus the weighted alignment loss."""
+        loss = nn.functional.cross_entropy(
+            logits.float().reshape(-1, logits.shape[-1]),
+            labels.to(logits.device).reshape(-1),
+            ignore_index=-100,
+            reduction="mean" if num_items_in_batch is None else "sum",
+        )
+        if num_items_in_batch is not None:
+            loss = loss / num_items_in_batch
+        if alignment_loss is not None:
+            loss = loss + self.config.copy_alignment_loss_weight * alignment_loss
+        return loss
 
 
 __all__ = [

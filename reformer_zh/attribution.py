@@ -81,30 +81,15 @@ def copy_account(model, input_ids: torch.Tensor, summary_ids: torch.Tensor) -> t
     """For one document [1, S] and the summary the model wrote [1, T] (starting with the decoder
     start token): per written token (T - 1 of them), the copy share of its probability and the
     source position it pointed at most among those holding it (-1 where none holds it)."""
-    copy = getattr(model, "copy_attention", None) or getattr(getattr(model, "model", None), "copy_attention", None)
-    if copy is None:
+    if getattr(model, "copy_attention", None) is None:
         raise ValueError("this model has no copy attention (config.copy_attention=False): its summary cannot be "
                          "traced back to source positions.")
-    seen: dict = {}
-
-    def keep_inputs(module, args, kwargs):
-        names = ("decoder_hidden_states", "vocab_logits", "encoder_hidden_states", "source_ids",
-                 "encoder_attention_mask")
-        seen.update(zip(names, args))
-        seen.update({k: v for k, v in kwargs.items() if k in names})
-
-    hook = copy.register_forward_pre_hook(keep_inputs, with_kwargs=True)
-    try:
-        with torch.no_grad():
-            log_probs = model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
-                              decoder_input_ids=summary_ids[:, :-1]).logits.float()
-            key, value = copy.encoder_keys_values(seen["encoder_hidden_states"])
-            allowed = torch.ones_like(seen["source_ids"], dtype=torch.bool)[:, None, :]
-            pointer, gate_logit = copy.pointer_and_gate(seen["decoder_hidden_states"], key, value, allowed)
-    finally:
-        hook.remove()
+    with torch.no_grad():
+        output = model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
+                       decoder_input_ids=summary_ids[:, :-1], output_copy_pointer=True)
+    log_probs, pointer, gate_logit = output.logits.float(), output.copy_pointer, output.copy_gate_logits
     written = summary_ids[0, 1:]  # the token chosen at each step
-    holds = seen["source_ids"][0][None, :] == written[:, None]  # [T - 1, S]
+    holds = input_ids[0][None, :] == written[:, None]  # [T - 1, S]
     pointed = pointer[0] * holds
     copy_mass = torch.sigmoid(-gate_logit[0, :, 0]) * pointed.sum(-1)
     total = log_probs[0].gather(-1, written[:, None])[:, 0].exp()

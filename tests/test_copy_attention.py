@@ -244,3 +244,34 @@ def test_copy_attention_learns_to_copy_random_tokens_faster_than_the_vocabulary_
             optimizer.step()
         losses[copy] = output.loss.item()
     assert losses[True] < 0.5 * losses[False], losses
+
+
+@pytest.mark.parametrize("chunk", [64, 4])
+def test_the_output_carries_the_pointer_and_gate_that_made_the_mixture(chunk):
+    """`output_copy_pointer=True`: the same logits, and a pointer (zero on padding, summing to 1)
+    and gate from which P(w) = p * softmax(z)(w) + (1 - p) * pointer mass on w is rebuilt, in
+    order across chunks of target positions."""
+    model, inputs = copy_model(cross_attn_chunk_length=chunk)
+    decoder_input_ids = torch.randint(5, 99, (2, 6), generator=torch.Generator().manual_seed(3))
+    encoder_inputs = {k: inputs[k] for k in ("input_ids", "attention_mask")}
+    with torch.no_grad():
+        plain = model(**encoder_inputs, decoder_input_ids=decoder_input_ids, use_cache=False)
+        traced = model(**encoder_inputs, decoder_input_ids=decoder_input_ids, use_cache=False, output_copy_pointer=True)
+        hidden = model.model(**encoder_inputs, decoder_input_ids=decoder_input_ids, use_cache=False).last_hidden_state
+    assert plain.copy_pointer is None and torch.equal(plain.logits, traced.logits)
+    pointer, gate = traced.copy_pointer, torch.sigmoid(traced.copy_gate_logits)
+    assert pointer.shape == (2, 6, inputs["input_ids"].shape[1]) and gate.shape == (2, 6, 1)
+    assert float(pointer[1, :, 12:].abs().max()) == 0.0
+    assert_close(pointer.sum(-1), torch.ones(2, 6), atol=1e-5)
+    copied = torch.zeros(2, 6, model.config.vocab_size).scatter_add(
+        -1, inputs["input_ids"][:, None, :].expand(-1, 6, -1), pointer)
+    rebuilt = gate * model.lm_head(hidden).softmax(-1) + (1 - gate) * copied
+    assert_close(traced.logits.exp(), rebuilt, atol=1e-6)
+
+
+def test_a_model_without_copy_attention_says_it_has_no_pointer_to_give():
+    tester = ReformerZhModelTester(copy_attention=False)
+    config, inputs = tester.prepare_config_and_inputs()
+    model = tester.build_model(config).eval()
+    with pytest.raises(ValueError, match="no copy attention"):
+        model(input_ids=inputs["input_ids"], decoder_input_ids=inputs["input_ids"][:, :3], output_copy_pointer=True)

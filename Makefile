@@ -87,7 +87,7 @@ reference-model: install
 	$(PY) scripts/recipe.py reference-model --dev_test $(if $(RESUME),--resume,)
 
 # issue 43's general model: the shipped model fine-tuned on every shared set together
-# (reformer_zh/mixture.py), scored on xwlb story validation; benchmarks/yardstick.py scores the rest
+# (reformer_zh/training/mixture.py), scored on xwlb story validation; benchmarks/yardstick.py scores the rest
 general: install
 	$(PY) scripts/recipe.py general
 

@@ -30,8 +30,8 @@ import torch  # noqa: E402
 import transformers  # noqa: E402
 from transformers import DataCollatorForSeq2Seq  # noqa: E402
 
-from reformer_zh import train  # noqa: E402
-from reformer_zh.collator import ReformerZhSeq2SeqCollator  # noqa: E402
+from reformer_zh.training import train  # noqa: E402
+from reformer_zh.training.collator import ReformerZhSeq2SeqCollator  # noqa: E402
 from tokenization.build_vocab import build_tokenizer  # noqa: E402
 
 

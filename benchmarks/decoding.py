@@ -74,7 +74,7 @@ def summarize_all(summarizer, rows: list[dict], options: dict) -> tuple[list[str
 
 
 def scored(predictions: list[str], seconds: list[float], rows: list[dict]) -> dict:
-    from reformer_zh.rouge_zh import rouge_scores
+    from reformer_zh.evaluation.rouge_zh import rouge_scores
 
     references = [row["summary"] for row in rows]
     return {**rouge_scores(predictions, references),
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     import torch
 
-    from reformer_zh.rouge_zh import rouge_scores
+    from reformer_zh.evaluation.rouge_zh import rouge_scores
     from tokenization.build_vocab import read_jsonl
 
     def read(path: str) -> list[dict]:
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> dict:
         save()
         print(f"chosen on validation: {chosen}")
         return results
-    from reformer_zh.dev_test_ledger import record_dev_test_scoring
+    from reformer_zh.evaluation.dev_test_ledger import record_dev_test_scoring
 
     results["dev_test_scorings"] = record_dev_test_scoring(
         "decoding.py", args.model, {**chosen, "read_characters": args.read_characters})

@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.append(str(ROOT / "benchmarks"))  # after the project: benchmarks/tokenization.py would shadow its package
 
 from reformer_zh.hardware import machine_record  # noqa: E402
-from reformer_zh.reference_model import reference_model_dir  # noqa: E402
+from reformer_zh.release.reference_model import reference_model_dir  # noqa: E402
 from tokenization.build_vocab import read_jsonl  # noqa: E402
 from yardstick import EVENINGS, one_block, single_newlines  # noqa: E402
 

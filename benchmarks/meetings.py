@@ -55,13 +55,13 @@ def main(argv: list[str] | None = None) -> dict:
     from transformers import pipeline
 
     import modeling_reformer_zh  # noqa: F401  (registers the Auto classes)
-    from reformer_zh.baselines import first_characters
-    from reformer_zh.rouge_zh import rouge_scores
+    from reformer_zh.evaluation.baselines import first_characters
+    from reformer_zh.evaluation.rouge_zh import rouge_scores
     from tokenization.build_vocab import read_jsonl
 
     from modeling_reformer_zh.pipeline_reformer_zh import summarization_defaults
     from reformer_zh.hardware import machine_record
-    from reformer_zh.reference_model import reference_model_dir
+    from reformer_zh.release.reference_model import reference_model_dir
 
     rows = read_jsonl(args.meetings)[: args.limit]
     args.model = args.model or str(reference_model_dir())

@@ -83,7 +83,7 @@ def kind_of(name: str) -> str:
 
 def build_model(setting: str, *, dropout: bool = True, copy: bool = True):
     from modeling_reformer_zh import ReformerZhConfig, ReformerZhForConditionalGeneration
-    from reformer_zh.train import CONFIG_PRESETS
+    from reformer_zh.training.train import CONFIG_PRESETS
 
     values = dict(CONFIG_PRESETS["headline"], vocab_size=8000, pad_token_id=0, bos_token_id=1, eos_token_id=2,
                   decoder_start_token_id=1)

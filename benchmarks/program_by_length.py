@@ -25,8 +25,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
 
-    from reformer_zh.baselines import story_leads
-    from reformer_zh.rouge_zh import rouge_scores
+    from reformer_zh.evaluation.baselines import story_leads
+    from reformer_zh.evaluation.rouge_zh import rouge_scores
     from tokenization.build_vocab import read_jsonl
 
     predictions = read_jsonl(Path(args.checkpoint) / "generated_predictions.jsonl")

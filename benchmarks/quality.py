@@ -36,8 +36,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from reformer_zh.baselines import first_sentence as lead  # noqa: E402
-from reformer_zh.rouge_zh import rouge_scores  # noqa: E402
+from reformer_zh.evaluation.baselines import first_sentence as lead  # noqa: E402
+from reformer_zh.evaluation.rouge_zh import rouge_scores  # noqa: E402
 from tokenization.build_vocab import read_jsonl  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "lcsts"
@@ -203,7 +203,7 @@ def summarize(model, tokenizer, documents: list[str], args) -> list[str]:
 
 def denoising_pairs(documents: list[str], tokenizer) -> list[tuple[list[int], list[int]]]:
     """The training documents noised as scripts/pretrain.py does with its defaults, encoded."""
-    from reformer_zh.pretrain import NOISE_DEFAULTS, noised_pairs
+    from reformer_zh.training.pretrain import NOISE_DEFAULTS, noised_pairs
 
     pairs = noised_pairs(documents, argparse.Namespace(**NOISE_DEFAULTS), random.Random(0))
     length = NOISE_DEFAULTS["segment_length"] + 2
@@ -317,7 +317,7 @@ def main(argv: list[str] | None = None) -> None:
                 {"reference": r["summary"], "prediction": p} for r, p in list(zip(rows, predictions))[:3]
             ]
         if args.dev_test:  # once per reported system; the ledger shows any second look
-            from reformer_zh.dev_test_ledger import record_dev_test_scoring
+            from reformer_zh.evaluation.dev_test_ledger import record_dev_test_scoring
 
             entry["dev_test_scorings"] = record_dev_test_scoring(f"quality.py: {name}", name, vars(args))
         report["results"][name] = entry

@@ -3,7 +3,7 @@
 The pipeline splits an evening at its blank lines, skips news briefs, summarizes each story with
 the story model (the shipped reference model unless --model) in one batched call and joins the
 headlines as the rundowns are joined. Reported with the measures of
-reformer_zh/section_metrics.py (segment count, alignment, stitching) beside character ROUGE and
+reformer_zh/evaluation/section_metrics.py (segment count, alignment, stitching) beside character ROUGE and
 the share of distinct outputs, for the method and for the per-story rule (the first sentence of
 every story), on one split; seconds per evening on this machine.
 
@@ -23,12 +23,12 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from reformer_zh.baselines import BASELINES  # noqa: E402
-from reformer_zh.dev_test_ledger import record_dev_test_scoring  # noqa: E402
+from reformer_zh.evaluation.baselines import BASELINES  # noqa: E402
+from reformer_zh.evaluation.dev_test_ledger import record_dev_test_scoring  # noqa: E402
 from reformer_zh.hardware import machine_record  # noqa: E402
-from reformer_zh.reference_model import reference_model_dir  # noqa: E402
-from reformer_zh.rouge_zh import rouge_scores  # noqa: E402
-from reformer_zh.section_metrics import section_metrics  # noqa: E402
+from reformer_zh.release.reference_model import reference_model_dir  # noqa: E402
+from reformer_zh.evaluation.rouge_zh import rouge_scores  # noqa: E402
+from reformer_zh.evaluation.section_metrics import section_metrics  # noqa: E402
 from tokenization.build_vocab import read_jsonl  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "xwlb"

@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from reformer_zh.hardware import machine_record  # noqa: E402
-from reformer_zh.reference_model import reference_model_dir  # noqa: E402
-from reformer_zh.serve import summarize_with_sources  # noqa: E402
+from reformer_zh.release.reference_model import reference_model_dir  # noqa: E402
+from reformer_zh.serving.serve import summarize_with_sources  # noqa: E402
 from tokenization.build_vocab import read_jsonl  # noqa: E402
 
 EVENINGS = ROOT.parent / "shared" / "data" / "xwlb" / "program_validation.jsonl.gz"

@@ -25,11 +25,11 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from reformer_zh.baselines import BASELINES  # noqa: E402
-from reformer_zh.dev_test_ledger import record_dev_test_scoring  # noqa: E402
+from reformer_zh.evaluation.baselines import BASELINES  # noqa: E402
+from reformer_zh.evaluation.dev_test_ledger import record_dev_test_scoring  # noqa: E402
 from reformer_zh.hardware import machine_record  # noqa: E402
-from reformer_zh.reference_model import reference_model_dir  # noqa: E402
-from reformer_zh.rouge_zh import rouge_scores  # noqa: E402
+from reformer_zh.release.reference_model import reference_model_dir  # noqa: E402
+from reformer_zh.evaluation.rouge_zh import rouge_scores  # noqa: E402
 from tokenization.build_vocab import read_jsonl  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "xwlb"

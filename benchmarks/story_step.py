@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from plain_transformer import PlainTransformer  # noqa: E402
 from profile_step import build_model, make_batch  # noqa: E402
 from reformer_zh.hardware import machine_record  # noqa: E402
-from reformer_zh.label_smoothing import LogProbabilityLabelSmoother  # noqa: E402
+from reformer_zh.training.label_smoothing import LogProbabilityLabelSmoother  # noqa: E402
 
 SETTINGS = {  # name -> (bf16 autocast, dropout)
     "fp32, dropout 0.1": (False, 0.1),
@@ -46,7 +46,7 @@ SETTINGS = {  # name -> (bf16 autocast, dropout)
 
 def reformer_zh_step(dropout: float):
     """The Trainer's step for the `headline` preset: copy attention returns log P, so the loss is
-    the log-probability label smoother (reformer_zh/label_smoothing.py), as train.py wires it."""
+    the log-probability label smoother (reformer_zh/training/label_smoothing.py), as train.py wires it."""
     model = build_model("story", dropout=dropout > 0)
     smoother = LogProbabilityLabelSmoother(epsilon=0.1)
 

@@ -6,7 +6,7 @@ a user pastes one; the checkpoint's own defaults decide how much it reads and ho
 (`--generate` adds options, chosen on validation). Per set: character ROUGE of ours and of the
 rule, the share of distinct outputs, the share of outputs that open with a series title `【`
 where the reference does not, seconds per document and two examples; whole evenings add the
-section measures of reformer_zh/section_metrics.py (count, alignment, stitching, computed against
+section measures of reformer_zh/evaluation/section_metrics.py (count, alignment, stitching, computed against
 the evening's true stories, whatever shape it was given in); the headed reports add the share of
 sections the summary represents.
 
@@ -46,13 +46,13 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from reformer_zh.baselines import first_characters, first_sentence, story_leads  # noqa: E402
-from reformer_zh.dev_test_ledger import record_dev_test_scoring  # noqa: E402
+from reformer_zh.evaluation.baselines import first_characters, first_sentence, story_leads  # noqa: E402
+from reformer_zh.evaluation.dev_test_ledger import record_dev_test_scoring  # noqa: E402
 from reformer_zh.hardware import machine_record  # noqa: E402
-from reformer_zh.reference_model import reference_model_dir  # noqa: E402
-from reformer_zh.rouge_zh import rouge_scores  # noqa: E402
-from reformer_zh.section_metrics import section_metrics  # noqa: E402
-from reformer_zh.yardstick_table import comparison_table  # noqa: E402
+from reformer_zh.release.reference_model import reference_model_dir  # noqa: E402
+from reformer_zh.evaluation.rouge_zh import rouge_scores  # noqa: E402
+from reformer_zh.evaluation.section_metrics import section_metrics  # noqa: E402
+from reformer_zh.evaluation.yardstick_table import comparison_table  # noqa: E402
 from tokenization.build_vocab import read_jsonl  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"

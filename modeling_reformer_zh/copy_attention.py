@@ -96,7 +96,7 @@ class ReformerZhCopyAttention(nn.Module):
         bool, True for real tokens. Returns log P [b, t, V] in float32; with source_sections
         [b, S] (each position's section index) also the pointer mass on each section,
         [b, t, max index + 1], for `copy_alignment_loss`; with keep_pointer the pointer and gate
-        (for tracing a summary back to its source, reformer_zh/attribution.py)."""
+        (for tracing a summary back to its source, reformer_zh/serving/attribution.py)."""
         if source_ids.shape != encoder_hidden_states.shape[:2]:
             raise ValueError(
                 f"copy attention got source ids of shape {tuple(source_ids.shape)} for an encoder output of "

@@ -9,7 +9,7 @@ pasted it. Its sections are found, in this order:
    is a section of its own when it is at least `PREAMBLE_MIN_CHARACTERS` long;
 3. story boundaries: where nothing marks the sections (stories pasted with single newlines, or
    as one block), a small learned model (`story_boundaries` in the checkpoint's
-   `task_specific_params["summarization"]`, trained by reformer_zh/story_boundaries.py) scores
+   `task_specific_params["summarization"]`, trained by reformer_zh/training/story_boundaries.py) scores
    every sentence as the start of a new story, from its opening characters, the end of the
    sentence before it, whether a line break precedes it and how many of its character pairs the
    sentences before it share (a new story changes the subject), and the document is cut where

@@ -205,7 +205,7 @@ class SummarizationPipeline(Pipeline):
             encoded = self.tokenizer(text, return_tensors="pt", truncation=True, max_length=max_tokens)
         encoded = dict(encoded)
         if "global_attention_mask" in inspect.signature(self.model.forward).parameters:
-            # an LED: global attention on the first token, as it trained (reformer_zh/collator.py;
+            # an LED: global attention on the first token, as it trained (reformer_zh/training/collator.py;
             # written again here because remote code cannot import reformer_zh)
             encoded["global_attention_mask"] = torch.zeros_like(encoded["input_ids"])
             encoded["global_attention_mask"][:, 0] = 1

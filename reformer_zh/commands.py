@@ -13,6 +13,7 @@ import os
 
 
 def run(module_name: str, *, pick_allocator: bool = False) -> None:
+    """Run `reformer_zh.<module_name>`'s main (module_name: "<subpackage>.<module>")."""
     if pick_allocator:
         from reformer_zh.allocator import configure_allocator
 
@@ -30,34 +31,34 @@ def run(module_name: str, *, pick_allocator: bool = False) -> None:
 
 def train() -> None:
     """reformer-zh-train: fine-tune or train with Seq2SeqTrainer (run_summarization's flags)."""
-    run("train", pick_allocator=True)
+    run("training.train", pick_allocator=True)
 
 
 def pretrain() -> None:
     """reformer-zh-pretrain: denoising pre-training on raw Chinese text."""
-    run("pretrain", pick_allocator=True)
+    run("training.pretrain", pick_allocator=True)
 
 
 def summarize() -> None:
     """reformer-zh-summarize: summarize documents with a checkpoint."""
-    run("summarize")
+    run("serving.summarize")
 
 
 def publish() -> None:
     """reformer-zh-publish: validate a checkpoint and push it, with its code and card, to the Hub."""
-    run("publish")
+    run("release.publish")
 
 
 def build_tokenizer() -> None:
     """reformer-zh-build-tokenizer: build a character or word tokenizer from a corpus."""
-    run("build_tokenizer")
+    run("training.build_tokenizer")
 
 
 def baselines() -> None:
     """reformer-zh-baselines: score the extractive baselines on data files."""
-    run("baselines")
+    run("evaluation.baselines")
 
 
 def serve() -> None:
     """reformer-zh-serve: a local page that summarizes and shows where each summary character came from."""
-    run("serve")
+    run("serving.serve")

@@ -1,4 +1,4 @@
-"""`reformer-zh-baselines` from a checkout, without installing: the command is reformer_zh/baselines.py."""
+"""`reformer-zh-baselines` from a checkout, without installing: the command is reformer_zh/evaluation/baselines.py."""
 
 import sys
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""`reformer-zh-build-tokenizer` from a checkout, without installing: the command is reformer_zh/build_tokenizer.py."""
+"""`reformer-zh-build-tokenizer` from a checkout, without installing: the command is reformer_zh/training/build_tokenizer.py."""
 
 import sys
 from pathlib import Path

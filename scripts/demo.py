@@ -27,9 +27,9 @@ def main(argv: list[str] | None = None) -> dict:
     started = time.perf_counter()
     from transformers import pipeline
 
-    from reformer_zh.baselines import first_sentence
-    from reformer_zh.reference_model import reference_model_dir
-    from reformer_zh.rouge_zh import rouge_scores
+    from reformer_zh.evaluation.baselines import first_sentence
+    from reformer_zh.release.reference_model import reference_model_dir
+    from reformer_zh.evaluation.rouge_zh import rouge_scores
 
     model = args.model or str(reference_model_dir())
     summarizer = pipeline("summarization", model=model, trust_remote_code=True)

@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max_steps", type=int, default=300)
     args = parser.parse_args(argv)
 
-    from reformer_zh import train
+    from reformer_zh.training import train
 
     metrics = train.main([
         "--config_name", "tiny", "--config_overrides", "copy_attention=true",
@@ -39,8 +39,8 @@ def main(argv: list[str] | None = None) -> None:
     ])
     from transformers import pipeline
 
-    from reformer_zh.baselines import first_sentence
-    from reformer_zh.rouge_zh import rouge_scores
+    from reformer_zh.evaluation.baselines import first_sentence
+    from reformer_zh.evaluation.rouge_zh import rouge_scores
 
     summarizer = pipeline("summarization", model=args.output_dir, trust_remote_code=True)
     rows = [json.loads(line) for line in (ROOT / "reformer_zh" / "sample" / "validation.jsonl").read_text(encoding="utf-8").splitlines()]

@@ -1,4 +1,4 @@
-"""`reformer-zh-pretrain` from a checkout, without installing: the command is reformer_zh/pretrain.py."""
+"""`reformer-zh-pretrain` from a checkout, without installing: the command is reformer_zh/training/pretrain.py."""
 
 import sys
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""`reformer-zh-publish` from a checkout, without installing: the command is reformer_zh/publish.py."""
+"""`reformer-zh-publish` from a checkout, without installing: the command is reformer_zh/release/publish.py."""
 
 import sys
 from pathlib import Path

@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 DATA = ROOT.parent / "shared" / "data"
 
 # What every recipe shares: chosen on LCSTS validation (benchmarks/results/quality_*.json); the
-# learning rate cools to 0 over the last 20% of the budget (issue 33; reformer_zh/training_budget.py).
+# learning rate cools to 0 over the last 20% of the budget (issue 33; reformer_zh/training/training_budget.py).
 COMMON_FLAGS = [
     "--tokenizer_segmentation", "char", "--tokenizer_vocab_size", "8000",
     "--do_train", "--do_eval", "--do_predict", "--predict_with_generate",
@@ -70,9 +70,9 @@ class Recipe:
     baselines: tuple[str, ...] = ("first sentence",)
     # the trained system's name in the printed table
     label: str = "reformer-zh"
-    # the checkpoint becomes the model shipped in the package (reformer_zh/reference_model.py)
+    # the checkpoint becomes the model shipped in the package (reformer_zh/release/reference_model.py)
     ships: bool = False
-    # train on this many rounds of every shared set's train split (reformer_zh/mixture.py)
+    # train on this many rounds of every shared set's train split (reformer_zh/training/mixture.py)
     # instead of train_file; validation_file and test_file stay the folder's
     mixture_rounds: int | None = None
 
@@ -124,7 +124,7 @@ ONE_PASS_OVERRIDES = "section_embeddings=32,summary_segment_embeddings=32,copy_a
 ONE_PASS_DECODING = ["--min_new_tokens", "1"]
 
 # Issue 43's general model: the shipped story model fine-tuned on every shared set's train split
-# together (reformer_zh/mixture.py: three fifths xwlb stories, a fifth LCSTS, CSL, CAIL and VCSum
+# together (reformer_zh/training/mixture.py: three fifths xwlb stories, a fifth LCSTS, CSL, CAIL and VCSum
 # segments repeated so they count), reading up to its 1,024 positions (CAIL judgments have a
 # median 711 characters, VCSum segments 2,128) and writing up to 400 tokens (CAIL summaries,
 # about 286 characters). Scored on xwlb story validation at the end, the set a plain mixture
@@ -242,7 +242,7 @@ def recipe_paths(name: str, recipe: Recipe, args) -> RecipePaths:
         train_file = output_dir / f"train_mixture_{recipe.mixture_rounds}_rounds.jsonl"
     start_from = Path(args.start_from or ROOT / "outputs" / recipe.start_from) if recipe.start_from else None
     if recipe.start_from == SHIPPED and not args.start_from:  # the model every installation carries
-        from reformer_zh.reference_model import reference_model_dir
+        from reformer_zh.release.reference_model import reference_model_dir
 
         start_from = reference_model_dir()
     return RecipePaths(output_dir, train_file, start_from)
@@ -316,15 +316,15 @@ def main(argv: list[str] | None = None) -> dict:
                             paths.train_file, recipe.window_chars, recipe.skip_briefs)
         print(f"training windows: {json.dumps(cut)} -> {paths.train_file}", flush=True)
     if recipe.mixture_rounds:
-        from reformer_zh.mixture import write_mixture
+        from reformer_zh.training.mixture import write_mixture
 
         mixed = write_mixture(paths.train_file, recipe.mixture_rounds, DATA)
         print(f"training mixture: {json.dumps(mixed, ensure_ascii=False)} -> {paths.train_file}", flush=True)
 
-    from reformer_zh import train
-    from reformer_zh.baselines import BASELINES
+    from reformer_zh.training import train
+    from reformer_zh.evaluation.baselines import BASELINES
     from reformer_zh.hardware import machine_record
-    from reformer_zh.rouge_zh import rouge_scores
+    from reformer_zh.evaluation.rouge_zh import rouge_scores
     from tokenization.build_vocab import read_jsonl
 
     started = time.perf_counter()
@@ -352,7 +352,7 @@ def main(argv: list[str] | None = None) -> dict:
                "train_command": "python scripts/train.py " + " ".join(command),
                "reproduce_by_steps": f"python scripts/recipe.py {args.recipe} --max_steps {steps}"}
     if args.dev_test:  # once per reported system; the ledger shows any second look
-        from reformer_zh.dev_test_ledger import record_dev_test_scoring
+        from reformer_zh.evaluation.dev_test_ledger import record_dev_test_scoring
 
         results["dev_test_scorings"] = record_dev_test_scoring(f"recipe: {args.recipe}", str(paths.output_dir),
                                                                {"train_command": results["train_command"]})
@@ -366,7 +366,7 @@ def main(argv: list[str] | None = None) -> dict:
               f"{scores.get('rougeL', float('nan')):>6.1f} {scores.get('distinct_share', float('nan')):>8.1%}")
     print(f"checkpoint: {paths.output_dir}")
     if recipe.ships:
-        from reformer_zh.reference_model import folder_megabytes, ship
+        from reformer_zh.release.reference_model import folder_megabytes, ship
 
         shipped = ship(paths.output_dir, paths.output_dir / "recipe_results.json")
         print(f"shipped as the reference model: {shipped} ({folder_megabytes(shipped):.1f} MB)")

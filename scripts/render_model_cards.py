@@ -2,7 +2,7 @@
 
     python scripts/render_model_cards.py
 
-Each card is reformer_zh/model_card_template.md filled from a preset of scripts/train.py with a 32,000-token
+Each card is reformer_zh/release/model_card_template.md filled from a preset of scripts/train.py with a 32,000-token
 word tokenizer; evaluation sections stay empty until a checkpoint is trained and published
 (scripts/publish.py fills them from its all_results.json).
 """
@@ -16,8 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from reformer_zh import publish  # noqa: E402
-from reformer_zh.train import CONFIG_PRESETS  # noqa: E402
+from reformer_zh.release import publish  # noqa: E402
+from reformer_zh.training.train import CONFIG_PRESETS  # noqa: E402
 
 import modeling_reformer_zh  # noqa: E402
 

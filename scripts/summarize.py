@@ -1,4 +1,4 @@
-"""`reformer-zh-summarize` from a checkout, without installing: the command is reformer_zh/summarize.py."""
+"""`reformer-zh-summarize` from a checkout, without installing: the command is reformer_zh/serving/summarize.py."""
 
 import sys
 from pathlib import Path

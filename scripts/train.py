@@ -1,4 +1,4 @@
-"""`reformer-zh-train` from a checkout, without installing: the command is reformer_zh/train.py."""
+"""`reformer-zh-train` from a checkout, without installing: the command is reformer_zh/training/train.py."""
 
 import sys
 from pathlib import Path

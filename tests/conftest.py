@@ -48,7 +48,7 @@ def pytest_terminal_summary(terminalreporter):
 def trained(tmp_path_factory) -> Path:
     """A tiny checkpoint trained 12 steps on the sample data by scripts/train.py, shared read-only
     by the script and recipe tests (training it once per module would double their time)."""
-    from reformer_zh import train
+    from reformer_zh.training import train
     from test_scripts import TINY
 
     output = tmp_path_factory.mktemp("run")

@@ -1,4 +1,4 @@
-"""reformer_zh/attribution.py: a summary traced back to the source through copy attention."""
+"""reformer_zh/serving/attribution.py: a summary traced back to the source through copy attention."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from modeling_reformer_zh import SummarizationPipeline
-from reformer_zh.attribution import explain, token_spans
+from reformer_zh.serving.attribution import explain, token_spans
 from utils import assert_close
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,7 +28,7 @@ def tiny_copy_model(tokenizer, copy_only: bool, **overrides):
     """A random tiny copy model; `copy_only` shuts the vocabulary side of the mixture (gate
     p = sigmoid(-30)), so every written token must come from a source position."""
     from modeling_reformer_zh import ReformerZhConfig, ReformerZhForConditionalGeneration
-    from reformer_zh.train_arguments import CONFIG_PRESETS
+    from reformer_zh.training.train_arguments import CONFIG_PRESETS
 
     torch.manual_seed(0)
     config = ReformerZhConfig(**{**CONFIG_PRESETS["tiny"], **overrides}, copy_attention=True, vocab_size=len(tokenizer),
@@ -75,7 +75,7 @@ def test_a_copy_only_model_points_every_character_at_where_it_stands_in_the_sour
 def test_copy_shares_are_the_mixtures_own_decomposition(tokenizer):
     """share * P(w) + p * softmax(z)(w) = P(w) for every written token, on a model that mixes."""
     model = tiny_copy_model(tokenizer, copy_only=False)
-    from reformer_zh.attribution import copy_account
+    from reformer_zh.serving.attribution import copy_account
 
     input_ids = tokenizer(DOCUMENT, return_tensors="pt")["input_ids"]
     summary_ids = model.generate(input_ids=input_ids, max_new_tokens=8, num_beams=1, min_new_tokens=8)

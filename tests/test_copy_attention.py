@@ -197,7 +197,7 @@ def test_gradients_under_bf16_autocast_stay_close_to_fp32_in_the_copy_head_and_t
     of a label-smoothed loss, and the output must stay a distribution to float32 precision. The
     vocabulary log-probabilities and the pointer run in float32 for that: rounded to bf16 either
     one leaves the probabilities summing to 1 only within about 3e-4 (measured; the check fails)."""
-    from reformer_zh.label_smoothing import LogProbabilityLabelSmoother
+    from reformer_zh.training.label_smoothing import LogProbabilityLabelSmoother
 
     model, inputs = copy_model(vocab_size=4000, reversible=True)
     inputs["input_ids"] = inputs["input_ids"] * 37 % 4000

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from reformer_zh.dev_test_ledger import record_dev_test_scoring
+from reformer_zh.evaluation.dev_test_ledger import record_dev_test_scoring
 
 
 def test_a_second_scoring_of_the_same_system_is_counted_and_another_system_starts_at_one(tmp_path):

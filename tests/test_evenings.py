@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import evenings  # noqa: E402
-from reformer_zh.baselines import first_characters, story_leads  # noqa: E402
+from reformer_zh.evaluation.baselines import first_characters, story_leads  # noqa: E402
 
 STORIES = ["主席会见外宾。双方交换意见。", "各地春耕生产有序开展。", "国内联播快讯\n某地开通新线路。\n某地举办展会。", "国际油价上涨。"]
 HEADLINES = {STORIES[0]: "主席会见外宾", STORIES[1]: "春耕生产有序开展", STORIES[3]: "国际油价上涨"}
@@ -76,7 +76,7 @@ def test_story_leads_read_only_what_fits_and_write_a_rundown():
 def test_baselines_command_scores_the_named_baselines_and_rejects_unknown_names(tmp_path, capsys):
     import pytest
 
-    from reformer_zh import baselines
+    from reformer_zh.evaluation import baselines
 
     data = tmp_path / "evenings.jsonl"
     data.write_text(json.dumps(EVENING, ensure_ascii=False) + "\n", encoding="utf-8")

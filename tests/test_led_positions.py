@@ -1,5 +1,5 @@
 """The LED baseline of the long-input side-by-side (issue 13): growing its learned encoder
-positions by copying (reformer_zh/led_positions.py), training and fine-tuning it through
+positions by copying (reformer_zh/training/led_positions.py), training and fine-tuning it through
 scripts/train.py, and summarizing with it through the pipeline, truncated to its positions."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import pytest
 import torch
 from transformers import AutoModelForSeq2SeqLM, LEDConfig, LEDForConditionalGeneration
 
-from reformer_zh import train
-from reformer_zh.led_positions import grow_led_encoder_positions
+from reformer_zh.training import train
+from reformer_zh.training.led_positions import grow_led_encoder_positions
 from test_scripts import TINY, sample_tokenizer  # noqa: F401  (fixture)
 
 # an LED baseline trained through the script: `make test-slow` (tests/conftest.py)
@@ -117,7 +117,7 @@ def test_the_pipeline_truncates_an_led_input_to_its_encoder_positions(sample_tok
 
 
 def test_led_batches_put_global_attention_on_the_first_token_and_ours_carry_none(sample_tokenizer):
-    from reformer_zh.collator import ReformerZhSeq2SeqCollator
+    from reformer_zh.training.collator import ReformerZhSeq2SeqCollator
     from utils import ReformerZhModelTester
 
     from modeling_reformer_zh import ReformerZhForConditionalGeneration

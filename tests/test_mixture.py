@@ -1,11 +1,11 @@
-"""reformer_zh/mixture.py: the general model's training file, in rounds of fixed shares."""
+"""reformer_zh/training/mixture.py: the general model's training file, in rounds of fixed shares."""
 
 import json
 from collections import Counter
 
 import pytest
 
-from reformer_zh.mixture import MixturePart, mixture_rows, write_mixture
+from reformer_zh.training.mixture import MixturePart, mixture_rows, write_mixture
 
 
 def rows(name: str, count: int) -> list[dict]:

@@ -69,8 +69,8 @@ def run_installed(home: Path, command: str, *args: str, cwd: Path) -> subprocess
 
 def test_the_wheel_ships_the_commands_the_template_the_sample_and_the_metric(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
-    for needed in ("reformer_zh/model_card_template.md", "reformer_zh/sample/train.jsonl",
-                   "reformer_zh/metrics/rouge_zh/rouge_zh.py", "reformer_zh/metrics/rouge_zh/README.md",
+    for needed in ("reformer_zh/release/model_card_template.md", "reformer_zh/sample/train.jsonl",
+                   "reformer_zh/evaluation/metrics/rouge_zh/rouge_zh.py", "reformer_zh/evaluation/metrics/rouge_zh/README.md",
                    "modeling_reformer_zh/modeling_reformer_zh.py", "tokenization/tokenization_reformer_zh.py"):
         assert needed in names, f"{needed} is not in {wheel.name}"
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
@@ -119,8 +119,8 @@ def test_the_evaluate_metric_scores_lcsts_as_a_loop_over_rouge_score_does():
     import evaluate
     from rouge_score import rouge_scorer
 
-    from reformer_zh.baselines import first_sentence
-    from reformer_zh.rouge_zh import METRIC_PATH, rouge_scores
+    from reformer_zh.evaluation.baselines import first_sentence
+    from reformer_zh.evaluation.rouge_zh import METRIC_PATH, rouge_scores
 
     rows = [json.loads(line) for line in LCSTS_VALIDATION.read_text(encoding="utf-8").splitlines()[:300]]
     predictions, references = [first_sentence(r["document"]) for r in rows], [r["summary"] for r in rows]
@@ -147,13 +147,13 @@ def test_the_evaluate_metric_scores_lcsts_as_a_loop_over_rouge_score_does():
 
 
 def test_the_metric_scores_a_pair_worked_by_hand():
-    from reformer_zh.rouge_zh import rouge_scores
+    from reformer_zh.evaluation.rouge_zh import rouge_scores
 
     # 今天天气很好 / 今天天气不错: 4 of 6 characters shared, 3 of 5 bigrams (今天 天天 天气)
     scores = rouge_scores(["今天天气很好"], ["今天 天气不错"])
     assert scores["rouge1"] == pytest.approx(100 * 4 / 6) and scores["rouge2"] == pytest.approx(60.0)
     with pytest.raises(ValueError, match="choose one of char, jieba"):
-        from reformer_zh.rouge_zh import load_metric
+        from reformer_zh.evaluation.rouge_zh import load_metric
 
         load_metric().compute(predictions=["a"], references=["a"], tokenizer="words")
 

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from reformer_zh import publish  # noqa: E402
+from reformer_zh.release import publish  # noqa: E402
 from tokenization import ReformerZhTokenizer  # noqa: E402
 from utils import ReformerZhModelTester  # noqa: E402
 
@@ -156,7 +156,7 @@ def test_shipped_cards_exist_and_reference_cards_validate(name):
 
 
 def test_train_push_to_hub_uploads_the_publish_folder(tmp_path, monkeypatch):
-    from reformer_zh import train
+    from reformer_zh.training import train
 
     uploaded = {}
 

@@ -106,7 +106,7 @@ YARDSTICK_MARK = re.compile(r"<!-- yardstick table: (.+?) -->\n")
 def test_the_yardstick_table_is_the_one_its_jsons_render():
     """The README's table of every set and shape (issue 43) is `benchmarks/yardstick.py`'s
     comparison_table of the JSONs its marker names (`label=path` pairs), character for character."""
-    from reformer_zh.yardstick_table import comparison_table
+    from reformer_zh.evaluation.yardstick_table import comparison_table
 
     text = README.read_text(encoding="utf-8")
     match = YARDSTICK_MARK.search(text)

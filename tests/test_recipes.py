@@ -19,8 +19,8 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from reformer_zh import pretrain  # noqa: E402
-from reformer_zh import train  # noqa: E402
+from reformer_zh.training import pretrain  # noqa: E402
+from reformer_zh.training import train  # noqa: E402
 from test_scripts import TINY, random_pairs, sample_tokenizer  # noqa: E402,F401  (fixtures)
 
 TEXT = "北京今天发布暴雨预警。市民出行请注意安全！地铁部分线路临时停运；公交绕行。气象台说雨将持续到周末?"
@@ -102,7 +102,7 @@ def test_time_budget_stops_training_and_still_saves_and_evaluates(tmp_path):
 
 
 def test_decoder_token_dropout_masks_inputs_in_training_batches_only(sample_tokenizer):
-    from reformer_zh.collator import ReformerZhSeq2SeqCollator
+    from reformer_zh.training.collator import ReformerZhSeq2SeqCollator
     from utils import ReformerZhModelTester
 
     tester = ReformerZhModelTester()
@@ -126,14 +126,14 @@ def test_decoder_token_dropout_masks_inputs_in_training_batches_only(sample_toke
 def test_recipes_name_existing_presets_and_flags(capsys):
     import recipe
 
-    from reformer_zh.baselines import BASELINES
+    from reformer_zh.evaluation.baselines import BASELINES
 
     for name, entry in recipe.RECIPES.items():
         recipe.main([name, "--dry_run"])
         command = capsys.readouterr().out.split()[2:]
         assert set(entry.baselines) <= set(BASELINES)
         if entry.start_from:  # a fine-tune: only overrides a trained checkpoint accepts
-            from reformer_zh.reference_model import REFERENCE_MODEL_DIR
+            from reformer_zh.release.reference_model import REFERENCE_MODEL_DIR
 
             start = str(REFERENCE_MODEL_DIR) if entry.start_from == recipe.SHIPPED else entry.start_from
             assert command[command.index("--model_name_or_path") + 1].endswith(start)
@@ -159,7 +159,7 @@ def test_program_recipe_fine_tunes_a_story_checkpoint_on_windows_and_reads_whole
     positions grown to whole evenings, dev_test scored (asked for: --dev_test, recorded in the
     ledger, here a temporary one) beside the three long-document baselines."""
     import recipe
-    from reformer_zh import dev_test_ledger
+    from reformer_zh.evaluation import dev_test_ledger
 
     with pytest.raises(SystemExit) as missing:
         recipe.main(["xwlb-program", "--start_from", str(tmp_path / "nothing"), "--output_dir", str(tmp_path / "x")])

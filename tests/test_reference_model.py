@@ -1,4 +1,4 @@
-"""The model that ships with the package (reformer_zh/reference_model.py): a trained checkpoint
+"""The model that ships with the package (reformer_zh/release/reference_model.py): a trained checkpoint
 becomes a self-contained folder that loads without this project, and the shipped folder itself
 summarizes better than the first sentence."""
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from reformer_zh import reference_model
-from reformer_zh.publish import BLOCK_PROJECT_IMPORTS
+from reformer_zh.release import reference_model
+from reformer_zh.release.publish import BLOCK_PROJECT_IMPORTS
 
 ROOT = Path(__file__).resolve().parents[1]
 STORIES = ROOT.parent / "shared" / "data" / "xwlb" / "story_validation.jsonl.gz"  # tests never read dev_test
@@ -107,8 +107,8 @@ def summarize_without_project(documents: list[str], tmp_path: Path) -> list[str]
 
 
 def first_sentence_and_ours(rows: list[dict], tmp_path: Path) -> tuple[dict, dict]:
-    from reformer_zh.baselines import BASELINES
-    from reformer_zh.rouge_zh import rouge_scores
+    from reformer_zh.evaluation.baselines import BASELINES
+    from reformer_zh.evaluation.rouge_zh import rouge_scores
 
     references = [row["summary"] for row in rows]
     ours = summarize_without_project([row["document"] for row in rows], tmp_path)
@@ -126,7 +126,7 @@ def test_git_holds_no_copy_of_the_model_code_in_the_shipped_folder():
 
 
 def test_the_folder_gets_the_projects_code_written_where_missing_or_stale(tmp_path):
-    from reformer_zh.remote_code import remote_code_files, write_remote_code
+    from reformer_zh.release.remote_code import remote_code_files, write_remote_code
 
     names = [path.name for path in remote_code_files()]
     assert {"modeling_reformer_zh.py", "pipeline_reformer_zh.py", "document_sections.py",

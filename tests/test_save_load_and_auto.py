@@ -13,7 +13,7 @@ import torch
 from transformers import AutoConfig, AutoModel, AutoModelForSeq2SeqLM
 
 from modeling_reformer_zh import ReformerZhConfig, ReformerZhForConditionalGeneration, ReformerZhModel
-from reformer_zh.publish import BLOCK_PROJECT_IMPORTS  # scripts/ is on the path (conftest)
+from reformer_zh.release.publish import BLOCK_PROJECT_IMPORTS  # scripts/ is on the path (conftest)
 from utils import ReformerZhModelTester, assert_close
 
 

@@ -1,5 +1,5 @@
 """scripts/train.py, scripts/summarize.py and the summarization pipeline, end to end on a tiny
-config and the embedded sample (reformer_zh/sample/); the batches (reformer_zh/collator.py) and the allocator
+config and the embedded sample (reformer_zh/sample/); the batches (reformer_zh/training/collator.py) and the allocator
 (reformer_zh/allocator.py) that train.py uses."""
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from safetensors.torch import load_file
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from reformer_zh import summarize  # noqa: E402
-from reformer_zh import train  # noqa: E402
-from reformer_zh.rouge_zh import rouge_scores  # noqa: E402
+from reformer_zh.serving import summarize  # noqa: E402
+from reformer_zh.training import train  # noqa: E402
+from reformer_zh.evaluation.rouge_zh import rouge_scores  # noqa: E402
 
 TINY = [
     "--config_name", "tiny", "--tokenizer_vocab_size", "600", "--max_source_length", "256",
@@ -295,7 +295,7 @@ def random_pairs(source_lengths: list[int], label_lengths: list[int], seed: int 
 
 
 def test_collator_pads_labels_to_a_multiple_of_8_not_the_encoder_chunk(sample_tokenizer):
-    from reformer_zh.collator import ReformerZhSeq2SeqCollator
+    from reformer_zh.training.collator import ReformerZhSeq2SeqCollator
     from modeling_reformer_zh.modeling_reformer_zh import shift_tokens_right
 
     multiple = train.chunk_multiple(train.ReformerZhConfig(**train.CONFIG_PRESETS["small"]))
@@ -313,7 +313,7 @@ def test_collator_pads_labels_to_a_multiple_of_8_not_the_encoder_chunk(sample_to
 
 
 def test_collator_loss_equals_pairs_run_one_at_a_time_with_a_decoder_lsh(sample_tokenizer):
-    from reformer_zh.collator import ReformerZhSeq2SeqCollator
+    from reformer_zh.training.collator import ReformerZhSeq2SeqCollator
 
     model = lsh_decoder_model()
     pairs = random_pairs([9, 16, 23, 5], [3, 11, 6, 17])
@@ -333,7 +333,7 @@ def test_collator_loss_equals_pairs_run_one_at_a_time_with_a_decoder_lsh(sample_
 def test_collator_batches_generate_from_the_start_token_under_predict_with_generate(sample_tokenizer, tmp_path):
     """`Seq2SeqTrainer.prediction_step` drops `decoder_input_ids` and `decoder_attention_mask` when
     they have the labels' shape; a mask left in would reach `generate()`, which rejects it."""
-    from reformer_zh.collator import ReformerZhSeq2SeqCollator
+    from reformer_zh.training.collator import ReformerZhSeq2SeqCollator
     from transformers import Seq2SeqTrainer, Seq2SeqTrainingArguments
 
     model = lsh_decoder_model()
@@ -560,7 +560,7 @@ def test_the_pipeline_takes_every_generate_option_names_typos_and_applies_the_tr
 def test_run_summarization_loading_flags_reach_from_pretrained_and_streaming_trains(trained, tmp_path, monkeypatch):
     """--cache_dir/--model_revision/--token/--trust_remote_code go to every from_pretrained;
     --streaming trains from an IterableDataset (no length, no length grouping)."""
-    from reformer_zh import train
+    from reformer_zh.training import train
 
     seen = []
     original = train.AutoModelForSeq2SeqLM.from_pretrained
@@ -590,7 +590,7 @@ def test_run_summarization_loading_flags_reach_from_pretrained_and_streaming_tra
 
 
 def test_gen_len_stops_at_the_first_eos_of_a_beam_padded_sequence():
-    from reformer_zh.train import generated_length
+    from reformer_zh.training.train import generated_length
 
     # [BOS] two tokens [EOS], then the [EOS] filling beam search writes after a finished sequence
     assert generated_length([2, 17, 18, 3, 3, 3, 3], pad_token_id=0, eos_token_id=3) == 4
@@ -600,7 +600,7 @@ def test_gen_len_stops_at_the_first_eos_of_a_beam_padded_sequence():
 
 def test_generation_options_are_saved_in_the_checkpoint(tmp_path):
     """What the recipes choose on validation (benchmarks/decoding.py) is what the pipeline then uses."""
-    from reformer_zh import train
+    from reformer_zh.training import train
 
     train.main(TINY + ["--output_dir", str(tmp_path), "--do_train", "--max_steps", "1", "--save_strategy", "no",
                        "--num_beams", "2", "--no_repeat_ngram_size", "6", "--min_new_tokens", "3", "--length_penalty", "1.5"])
@@ -673,7 +673,7 @@ def test_the_command_refuses_an_empty_document_in_one_line(trained, tmp_path):
 
 def test_the_command_uses_the_shipped_model_by_default_and_any_checkpoint_with_model(trained, tmp_path, monkeypatch,
                                                                                      capsys):
-    from reformer_zh import reference_model
+    from reformer_zh.release import reference_model
 
     monkeypatch.setattr(reference_model, "REFERENCE_MODEL_DIR", trained)  # stands in for the shipped folder
     options = ["--min_new_tokens", "1", "--max_new_tokens", "3", "--num_beams", "1"]
@@ -699,7 +699,7 @@ def test_only_a_folder_or_a_model_id_is_taken_for_the_older_model_argument(tmp_p
 def test_the_demo_summarizes_the_sample_with_the_shipped_model_beside_the_first_sentence(trained, monkeypatch, capsys):
     import demo
 
-    from reformer_zh import reference_model
+    from reformer_zh.release import reference_model
 
     monkeypatch.setattr(reference_model, "REFERENCE_MODEL_DIR", trained)  # stands in for the shipped folder
     scores = demo.main(["--num_beams", "1"])

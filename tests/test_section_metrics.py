@@ -1,10 +1,10 @@
-"""The section measures of reformer_zh/section_metrics.py on rundowns whose right answer is known."""
+"""The section measures of reformer_zh/evaluation/section_metrics.py on rundowns whose right answer is known."""
 
 from __future__ import annotations
 
 import pytest
 
-from reformer_zh.section_metrics import (
+from reformer_zh.evaluation.section_metrics import (
     aligned_segments,
     is_stitched,
     lcs_length,

@@ -11,7 +11,7 @@ import torch
 from modeling_reformer_zh import ReformerZhConfig, ReformerZhForConditionalGeneration
 from modeling_reformer_zh.copy_attention import copy_alignment_loss
 from modeling_reformer_zh.embeddings import section_index, summary_segment_index
-from reformer_zh.train_arguments import CONFIG_PRESETS
+from reformer_zh.training.train_arguments import CONFIG_PRESETS
 
 NL = 5
 
@@ -66,7 +66,7 @@ def test_the_option_needs_the_line_break_token_and_the_token_ids():
 def test_a_checkpoint_fine_tuned_with_sections_keeps_its_outputs_at_the_start(trained, tmp_path):
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-    from reformer_zh import train
+    from reformer_zh.training import train
 
     tokenizer = AutoTokenizer.from_pretrained(trained)
     overrides = "section_embeddings=8,summary_segment_embeddings=8"
@@ -251,7 +251,7 @@ def test_the_alignment_needs_copy_attention_and_both_token_ids():
 def test_the_trainer_adds_the_alignment_loss_to_the_label_smoothed_loss(tmp_path):
     from transformers import Seq2SeqTrainingArguments
 
-    from reformer_zh.seq2seq_trainer import ReformerZhTrainer
+    from reformer_zh.training.seq2seq_trainer import ReformerZhTrainer
 
     model = aligning_model().train()
     args = Seq2SeqTrainingArguments(output_dir=str(tmp_path), label_smoothing_factor=0.1, report_to="none",
@@ -266,7 +266,7 @@ def test_the_trainer_adds_the_alignment_loss_to_the_label_smoothed_loss(tmp_path
 
 
 def test_the_section_token_ids_come_from_the_tokenizer_or_a_clear_error():
-    from reformer_zh.train_model import missing_section_token_ids
+    from reformer_zh.training.train_model import missing_section_token_ids
 
     class Vocabulary:
         unk_token_id = 1

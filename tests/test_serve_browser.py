@@ -41,7 +41,7 @@ def sample_documents(count: int) -> list[str]:
 
 @pytest.fixture(scope="module")
 def server():
-    process = subprocess.Popen([sys.executable, "-m", "reformer_zh.serve", "--port", "0"], cwd=ROOT,
+    process = subprocess.Popen([sys.executable, "-m", "reformer_zh.serving.serve", "--port", "0"], cwd=ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     line = process.stdout.readline()  # printed once the model is loaded and the page answers
     if not line.startswith("reformer-zh-serve: "):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from reformer_zh.serve import MAX_DOCUMENT_CHARACTERS, MAX_SECTIONS, host_name, make_handler, served_names
+from reformer_zh.serving.serve import MAX_DOCUMENT_CHARACTERS, MAX_SECTIONS, host_name, make_handler, served_names
 
 ROOT = Path(__file__).resolve().parents[1]
 STORY = json.loads((ROOT / "reformer_zh" / "sample" / "validation.jsonl").read_text(encoding="utf-8")

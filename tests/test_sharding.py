@@ -1,4 +1,4 @@
-"""FSDP2 and DeepSpeed with the reversible stacks (reformer_zh/sharding.py, the guards in
+"""FSDP2 and DeepSpeed with the reversible stacks (reformer_zh/training/sharding.py, the guards in
 modeling_reformer_zh): what works is equal to one process, what cannot work fails early
 with a message naming the alternatives. Two gloo processes on the CPU."""
 
@@ -15,8 +15,8 @@ from test_scripts import TINY
 from utils import ReformerZhModelTester
 
 from modeling_reformer_zh import ReformerZhForConditionalGeneration
-from reformer_zh import train
-from reformer_zh.sharding import check_sharding_arguments
+from reformer_zh.training import train
+from reformer_zh.training.sharding import check_sharding_arguments
 
 ROOT = Path(__file__).resolve().parents[1]
 

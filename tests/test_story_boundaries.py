@@ -1,11 +1,11 @@
-"""reformer_zh/story_boundaries.py: the examples it learns from, the threshold it picks and where
+"""reformer_zh/training/story_boundaries.py: the examples it learns from, the threshold it picks and where
 it writes the model; the pipeline's use of the model is tested in test_document_sections.py."""
 
 from __future__ import annotations
 
 import json
 
-from reformer_zh.story_boundaries import best_threshold, labelled_examples, pasted, train_weights, write_into
+from reformer_zh.training.story_boundaries import best_threshold, labelled_examples, pasted, train_weights, write_into
 
 STORIES = ["今天，第一条新闻开始了。它还有第二段。\n这是第二段的话。", "本台消息，第二条新闻开始了。", "第三条新闻说完了。"]
 
@@ -43,7 +43,7 @@ def test_the_model_goes_into_a_checkpoints_config_beside_what_is_there(tmp_path)
 def test_copy_from_puts_a_trained_model_into_another_checkpoint_and_names_a_missing_one(tmp_path, capsys):
     import pytest
 
-    from reformer_zh.story_boundaries import main
+    from reformer_zh.training.story_boundaries import main
 
     source, target = tmp_path / "source", tmp_path / "target"
     for folder in (source, target):
@@ -61,7 +61,7 @@ def test_copy_from_puts_a_trained_model_into_another_checkpoint_and_names_a_miss
 def test_the_length_prior_is_fitted_to_the_stories_and_the_decoding_chosen_is_the_grids_best():
     import math
 
-    from reformer_zh.story_boundaries import PRIOR_WEIGHTS, THRESHOLDS, best_decoding, counts_within_one, length_prior
+    from reformer_zh.training.story_boundaries import PRIOR_WEIGHTS, THRESHOLDS, best_decoding, counts_within_one, length_prior
 
     story, longer = "本台消息，一条新闻开始了。" + "它说了一件事情。" * 3, "本台消息，又一条新闻。" + "它说了很多很多事情。" * 6
     evenings = [{"document": "\n\n".join([story, longer] * 3)}, {"document": "\n\n".join([story, longer] * 4)}]

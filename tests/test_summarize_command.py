@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 
-from reformer_zh import summarize
+from reformer_zh.serving import summarize
 
 DOCUMENT = "博物馆推出古代丝绸文物特展，展出一百二十件珍贵展品。"
 

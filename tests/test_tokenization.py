@@ -20,7 +20,7 @@ from tokenization import ReformerZhTokenizer, normalize_text
 from tokenization.build_vocab import build_tokenizer
 from transformers import AutoTokenizer
 
-from reformer_zh.publish import BLOCK_PROJECT_IMPORTS  # scripts/ is on the path (conftest)
+from reformer_zh.release.publish import BLOCK_PROJECT_IMPORTS  # scripts/ is on the path (conftest)
 
 LCSTS = Path(__file__).resolve().parents[2] / "shared" / "data" / "lcsts"
 ALNUM = "abcdefghijklmnopqrstuvwxyz0123456789"

@@ -9,8 +9,8 @@ from transformers import get_scheduler
 from transformers.trainer_pt_utils import LabelSmoother
 
 from reformer_zh.hardware import cpu_bf16_decision
-from reformer_zh.label_smoothing import LogProbabilityLabelSmoother
-from reformer_zh.training_budget import TimeBudgetCallback, add_cooldown, cooldown_factor
+from reformer_zh.training.label_smoothing import LogProbabilityLabelSmoother
+from reformer_zh.training.training_budget import TimeBudgetCallback, add_cooldown, cooldown_factor
 
 
 @pytest.mark.parametrize("num_items_in_batch", [None, 7])
@@ -58,7 +58,7 @@ def test_a_step_budget_warms_up_holds_then_cools_to_zero_over_its_last_fifth():
 
 def test_a_time_budget_cools_by_the_clock(monkeypatch):
     clock = [100.0]
-    monkeypatch.setattr("reformer_zh.training_budget.time.perf_counter", lambda: clock[0])
+    monkeypatch.setattr("reformer_zh.training.training_budget.time.perf_counter", lambda: clock[0])
     budget = TimeBudgetCallback(minutes=1.0)
     budget.on_train_begin(None, None, None)
     clock[0] += 54.0  # 90% of the minute spent at step 3 of a million: halfway down

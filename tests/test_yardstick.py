@@ -71,7 +71,7 @@ def test_options_and_set_names_are_checked(capsys):
 
 
 def test_the_comparison_table_shows_only_sets_every_system_scored_on_the_same_documents():
-    from reformer_zh.yardstick_table import comparison_table
+    from reformer_zh.evaluation.yardstick_table import comparison_table
 
     def row(documents, rouge_l, seconds=0.5):
         return {"documents": documents, "rule_name": "first sentence", "rule": {"rougeL": 20.0},

@@ -14,8 +14,8 @@ from transformers import CONFIG_MAPPING, AutoConfig, AutoModelForSeq2SeqLM, Auto
 import modeling_reformer_zh  # noqa: F401  (registers the Auto classes)
 from modeling_reformer_zh import ReformerZhConfig
 from modeling_reformer_zh.product_key_memory import product_key_memories
-from reformer_zh.led_positions import LED_GROWABLE_KEY, grow_led_encoder_positions
-from reformer_zh.train_arguments import CONFIG_PRESETS, ModelArguments, parse_overrides
+from reformer_zh.training.led_positions import LED_GROWABLE_KEY, grow_led_encoder_positions
+from reformer_zh.training.train_arguments import CONFIG_PRESETS, ModelArguments, parse_overrides
 from tokenization.build_vocab import build_tokenizer
 
 logger = logging.getLogger("train")
@@ -161,7 +161,7 @@ def missing_section_token_ids(settings: dict, tokenizer) -> dict:
 def load_led_with_more_positions(model_args: ModelArguments, config, overrides: dict):
     """An LED baseline checkpoint fine-tuned on longer inputs (`xwlb-program-led`): the one key
     its --config_overrides take grows the encoder's learned positions by copying the trained ones
-    (reformer_zh/led_positions.py)."""
+    (reformer_zh/training/led_positions.py)."""
     other = [key for key in overrides if key != LED_GROWABLE_KEY]
     if other:
         raise ValueError(f"--config_overrides {other[0]} on an LED checkpoint: only {LED_GROWABLE_KEY} applies "

@@ -4,7 +4,7 @@
 (safetensors), config naming the custom pipeline, generation config, tokenizer, a model card and
 the results JSON of the run that trained it, and the model's own code, which git does not hold:
 it is written from the project's modules when the wheel is built and by `reference_model_dir()`
-in a checkout (reformer_zh/remote_code.py). `reformer-zh-summarize`,
+in a checkout (reformer_zh/release/remote_code.py). `reformer-zh-summarize`,
 `make demo` and `pipeline("summarization", model=reference_model_dir(), trust_remote_code=True)`
 use it without training anything.
 
@@ -14,7 +14,7 @@ emulated and slowly. The folder is checked the way `reformer-zh-publish` checks 
 repository: it must load with trust_remote_code=True in a process where this project cannot be
 imported, and give the logits of the model as shipped (its bf16 weights, computed in float32).
 
-    python -m reformer_zh.reference_model outputs/xwlb-story
+    python -m reformer_zh.release.reference_model outputs/xwlb-story
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import json
 import shutil
 from pathlib import Path
 
-REFERENCE_MODEL_DIR = Path(__file__).resolve().parent / "reference_model"
+REFERENCE_MODEL_DIR = Path(__file__).resolve().parents[1] / "reference_model"
 MAX_MEGABYTES = 25  # what a wheel can carry without weighing on every install
 DATA_TERMS = {
     "xwlb": "xwlb (新闻联播, CCTV evening-news transcripts from the CCTV site via china-data/xwlb): for learning "
@@ -44,7 +44,7 @@ def reference_model_dir() -> Path:
     """The shipped model's folder, its model code the project's own (written there in a checkout,
     where git holds none; an installed wheel carries it); FileNotFoundError (an OSError: one
     `error:` line from a command) with what to do when this installation carries no model."""
-    from reformer_zh.remote_code import write_remote_code
+    from reformer_zh.release.remote_code import write_remote_code
 
     if not (REFERENCE_MODEL_DIR / "config.json").is_file():
         raise FileNotFoundError(
@@ -58,7 +58,7 @@ def reference_model_dir() -> Path:
     return REFERENCE_MODEL_DIR
 
 
-PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 
 
 def folder_megabytes(folder: Path) -> float:
@@ -89,7 +89,7 @@ def results_section(results: dict, datasets: list[str], shipped: dict | None = N
     scored = [f"dev_test ({test.get('samples', '?')} stories from a later period than training), character ROUGE F1:",
               "", "| system | ROUGE-1 | ROUGE-2 | ROUGE-L | distinct outputs |", "|---|---:|---:|---:|---:|"]
     if yardstick:
-        from reformer_zh.yardstick_table import comparison_table
+        from reformer_zh.evaluation.yardstick_table import comparison_table
 
         scored = [f"{yardstick['split']} through `pipeline(\"summarization\")`, one document a call as a user "
                   "calls it (`benchmarks/yardstick.py`), character ROUGE-L beside each set's one-line rule:", "",
@@ -107,7 +107,7 @@ def results_section(results: dict, datasets: list[str], shipped: dict | None = N
         "",
         "This folder ships inside the `reformer-zh` package (`reformer_zh/reference_model/`); "
         "`reformer-zh-summarize` and `make demo` use it by default; in Python: "
-        "`pipeline(\"summarization\", model=reformer_zh.reference_model.reference_model_dir(), "
+        "`pipeline(\"summarization\", model=reformer_zh.release.reference_model.reference_model_dir(), "
         "trust_remote_code=True)`.",
         "",
         f"- trained by: `python scripts/recipe.py {results.get('recipe')} --max_train_minutes "
@@ -165,7 +165,7 @@ def ship(checkpoint: Path, results_file: Path, out: Path = REFERENCE_MODEL_DIR,
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
     import modeling_reformer_zh  # noqa: F401  (registers the Auto classes)
-    from reformer_zh import publish
+    from reformer_zh.release import publish
 
     publish.check_checkpoint(checkpoint)
     if not results_file.is_file():

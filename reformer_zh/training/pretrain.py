@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> dict:
             handle.write(json.dumps(pair, ensure_ascii=False) + "\n")
     print(f"{len(pairs)} noised pairs from {len(texts)} texts -> {pairs_file}", flush=True)
 
-    from reformer_zh import train
+    from reformer_zh.training import train
 
     flags = ["--train_file", str(pairs_file), "--max_target_length", str(args.segment_length + 2),
              "--max_source_length", str(args.segment_length + 2)]

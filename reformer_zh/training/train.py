@@ -16,7 +16,7 @@ On the command line it first picks the allocator (reformer_zh/allocator.py): it 
 jemalloc when installed (long inputs train 2.4x faster), else keeps glibc and says so;
 REFORMER_ZH_ALLOCATOR=tuned tunes glibc instead, =system skips it.
 Run it as `reformer-zh-train` (installed) or `python scripts/train.py` (a checkout); `python -m
-reformer_zh.train` works too but imports torch before choosing the allocator, so a re-execution
+reformer_zh.training.train` works too but imports torch before choosing the allocator, so a re-execution
 under jemalloc costs a second start-up. Without any data flag it uses the embedded sample
 (reformer_zh/sample/). Bad input fails before any training starts, with a message that says what
 was found and how to fix it.
@@ -37,25 +37,25 @@ import transformers
 from transformers.trainer_utils import has_length
 
 import modeling_reformer_zh  # noqa: F401  (registers the Auto classes)
-from reformer_zh.collator import ReformerZhSeq2SeqCollator
-from reformer_zh.sharding import check_sharding_arguments
-from reformer_zh.training_budget import SaveEveryMinutesCallback, TimeBudgetCallback
-from reformer_zh.train_arguments import check_hub_arguments, configure_logging, logger, parse_arguments
-from reformer_zh.train_data import SummaryScorer, data_files, load_raw_datasets, tokenized_splits
-from reformer_zh.train_model import (check_memory_arguments, check_model_fits, chunk_multiple, configure_generation,
+from reformer_zh.training.collator import ReformerZhSeq2SeqCollator
+from reformer_zh.training.sharding import check_sharding_arguments
+from reformer_zh.training.training_budget import SaveEveryMinutesCallback, TimeBudgetCallback
+from reformer_zh.training.train_arguments import check_hub_arguments, configure_logging, logger, parse_arguments
+from reformer_zh.training.train_data import SummaryScorer, data_files, load_raw_datasets, tokenized_splits
+from reformer_zh.training.train_model import (check_memory_arguments, check_model_fits, chunk_multiple, configure_generation,
                                      load_model, load_tokenizer)
-from reformer_zh.seq2seq_trainer import ReformerZhTrainer, training_summary
+from reformer_zh.training.seq2seq_trainer import ReformerZhTrainer, training_summary
 
 # What callers have long imported from here (`train.CONFIG_PRESETS`, `train.load_model`, ...)
 # stays importable from here; the tests patch `train.ReformerZhTrainer`, which main() looks up.
 from transformers import AutoModelForSeq2SeqLM, HfArgumentParser, Seq2SeqTrainingArguments  # noqa: E402,F401
 from modeling_reformer_zh import ReformerZhConfig  # noqa: E402,F401
 from modeling_reformer_zh.product_key_memory import product_key_memories  # noqa: E402,F401
-from reformer_zh.led_positions import LED_GROWABLE_KEY  # noqa: E402,F401
-from reformer_zh.train_arguments import (CONFIG_PRESETS, DataArguments, ModelArguments,  # noqa: E402,F401
+from reformer_zh.training.led_positions import LED_GROWABLE_KEY  # noqa: E402,F401
+from reformer_zh.training.train_arguments import (CONFIG_PRESETS, DataArguments, ModelArguments,  # noqa: E402,F401
                                          RecipeArguments, parse_overrides)
-from reformer_zh.train_data import generated_length, written_summaries  # noqa: E402,F401
-from reformer_zh.train_model import FINE_TUNE_OVERRIDES, config_class_for  # noqa: E402,F401
+from reformer_zh.training.train_data import generated_length, written_summaries  # noqa: E402,F401
+from reformer_zh.training.train_model import FINE_TUNE_OVERRIDES, config_class_for  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -173,7 +173,7 @@ def run_prediction(trainer, scorer: SummaryScorer, splits, data_args, training_a
 
 def publish_run(training_args, data_args, files: dict[str, str]) -> None:
     """--push_to_hub: the finished run through reformer-zh-publish's checks, once."""
-    from reformer_zh import publish
+    from reformer_zh.release import publish
 
     if training_args.hub_token:  # the token whose namespace resolved a bare --hub_model_id
         os.environ["HF_TOKEN"] = training_args.hub_token

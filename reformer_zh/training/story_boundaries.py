@@ -19,7 +19,7 @@ it. The model goes into a
 checkpoint's config (`task_specific_params["summarization"]["story_boundaries"]`), where the
 pipeline reads it:
 
-    python -m reformer_zh.story_boundaries --into reformer_zh/reference_model \\
+    python -m reformer_zh.training.story_boundaries --into reformer_zh/reference_model \\
         --out benchmarks/results/story_boundaries.json
 """
 
@@ -39,7 +39,7 @@ import torch
 from modeling_reformer_zh.document_sections import (
     SECTION_BREAK, sentence_features, sentences_of, story_sections)
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 ONE_PIECE = ("lcsts/{split}.jsonl", "csl/{split}.jsonl", "cail2020_sfzy/{split}.jsonl", "vcsum/{split}.jsonl")
 MIN_SECTION_CHARACTERS = 40  # the shortest xwlb story is longer; a cut never leaves less
 # Shorter documents are read whole: a single story cut in two gets two headlines. Chosen on
@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> dict:
               "validation_one_piece_documents_cut_share": len(cut) / len(one_piece),
               "validation_xwlb_stories_cut_share": len(stories_cut) / len(stories),
               "min_document_characters": MIN_DOCUMENT_CHARACTERS,
-              "command": "python -m reformer_zh.story_boundaries " + " ".join(sys.argv[1:] if argv is None else argv)}
+              "command": "python -m reformer_zh.training.story_boundaries " + " ".join(sys.argv[1:] if argv is None else argv)}
     print(json.dumps({key: value for key, value in result.items() if key != "machine"}, indent=1))
     for folder in args.into:
         write_into(Path(folder), model)

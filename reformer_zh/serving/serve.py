@@ -10,9 +10,9 @@ a document made of sections (blank-line blocks) gets one segment per section, ea
 section, news briefs skipped as the pipeline skips them (a checkpoint trained to see sections
 reads the document in one pass, as the pipeline does, and each copied character is tied to the
 section it came from). The copy account is the model's own
-(reformer_zh/attribution.py). Bad input gets the pipeline's message, shown on the page.
+(reformer_zh/serving/attribution.py). Bad input gets the pipeline's message, shown on the page.
 
-A standard-library HTTP server and one HTML page (reformer_zh/serve_page.html): nothing to
+A standard-library HTTP server and one HTML page (reformer_zh/serving/serve_page.html): nothing to
 install beyond the package, and it starts as fast as the model loads. It listens on loopback
 only unless --host says otherwise, and answers only requests addressed to the names it serves
 (`Host`, and `Origin` when a browser sends one): a page elsewhere cannot reach it through DNS
@@ -91,7 +91,7 @@ def marked_summary(answer: dict) -> str:
     """The answer's summary with each run of copied tokens in [brackets] (`reformer-zh-summarize
     --explain`): the segments joined as the summary joins them."""
     from modeling_reformer_zh.pipeline_reformer_zh import SEGMENT_JOIN, SUMMARY_END
-    from reformer_zh.attribution import bracket_copied_runs
+    from reformer_zh.serving.attribution import bracket_copied_runs
 
     def marked(tokens: list[dict]) -> str:
         return bracket_copied_runs((token["text"], bool(token["span"]) and token["copy_share"] > COPIED)
@@ -119,7 +119,7 @@ def token_record(token, span: tuple[int, int] | None, section: int | None = None
 def explain_in_time(summarizer, document: str, deadline: float | None = None, **generate):
     """attribution.explain, its generation given the time left before `deadline`; `Overtime`
     when none is left or the generation used it all (its summary may be cut short)."""
-    from reformer_zh.attribution import explain
+    from reformer_zh.serving.attribution import explain
 
     if deadline is None:
         return explain(summarizer, document, **generate)
@@ -367,7 +367,7 @@ def main(argv: list[str] | None = None) -> None:
     from transformers import pipeline
 
     if args.model is None:
-        from reformer_zh.reference_model import reference_model_dir
+        from reformer_zh.release.reference_model import reference_model_dir
 
         args.model = str(reference_model_dir())
     summarizer = pipeline("summarization", model=args.model, trust_remote_code=True)

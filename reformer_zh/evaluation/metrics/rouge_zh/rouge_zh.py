@@ -11,7 +11,7 @@ The file is self-contained (rouge-score, jieba), so it loads offline by path and
 published as a Hub metric:
 
     import evaluate
-    rouge = evaluate.load("path/to/reformer_zh/metrics/rouge_zh")
+    rouge = evaluate.load("path/to/reformer_zh/evaluation/metrics/rouge_zh")
     rouge.compute(predictions=["今天天气很好"], references=["今天天气不错"])
     # {'rouge1': 66.66..., 'rouge2': 60.0, 'rougeL': 66.66..., 'distinct_share': 1.0}
 """

@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> dict:
     import sys
     from pathlib import Path
 
-    from reformer_zh.rouge_zh import rouge_scores
+    from reformer_zh.evaluation.rouge_zh import rouge_scores
     from tokenization.build_vocab import read_jsonl
 
     parser = argparse.ArgumentParser(description="Character ROUGE F1 of the extractive baselines on jsonl(.gz) files "

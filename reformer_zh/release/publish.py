@@ -4,7 +4,7 @@
     python scripts/publish.py outputs/lcsts --repo_id USER/reformer-zh-lcsts --dry_run folder/   # upload nothing
 
 Assembles config.json (auto_map, custom_pipelines), model.safetensors, generation_config.json,
-the tokenizer files, the model/tokenizer/pipeline code and a model card (reformer_zh/model_card_template.md
+the tokenizer files, the model/tokenizer/pipeline code and a model card (reformer_zh/release/model_card_template.md
 filled from the checkpoint's config, trainer_state.json and all_results.json); validates it (the
 card's metadata parses with huggingface_hub's ModelCard; the folder loads with
 trust_remote_code=True in a subprocess where this project cannot be imported, and gives the same
@@ -145,7 +145,7 @@ def write_card(
     path: Path, checkpoint: Path | None, repo_id: str, datasets: list[str], config: dict, parameters: int, tokenizer: str,
     license_name: str | None = None,
 ) -> None:
-    """Fill reformer_zh/model_card_template.md; `checkpoint` (trainer_state.json, all_results.json) may be None.
+    """Fill reformer_zh/release/model_card_template.md; `checkpoint` (trainer_state.json, all_results.json) may be None.
     The weights' license is apache-2.0 (the code's) unless `license_name` names other terms (weights
     trained on research-only data carry them: license `other`)."""
     from huggingface_hub import EvalResult, ModelCard, ModelCardData

@@ -15,8 +15,8 @@ from transformers import Seq2SeqTrainer
 from transformers.trainer_utils import has_length
 
 from modeling_reformer_zh.product_key_memory import memory_usage, product_key_memories
-from reformer_zh.label_smoothing import LogProbabilityLabelSmoother
-from reformer_zh.training_budget import TimeBudgetCallback, add_cooldown
+from reformer_zh.training.label_smoothing import LogProbabilityLabelSmoother
+from reformer_zh.training.training_budget import TimeBudgetCallback, add_cooldown
 
 
 class ReformerZhTrainer(Seq2SeqTrainer):

@@ -13,7 +13,7 @@ import datetime
 import json
 from pathlib import Path
 
-LEDGER = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "dev_test_ledger.jsonl"
+LEDGER = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "dev_test_ledger.jsonl"
 
 
 def system_key(method: str, model: str, options: dict) -> dict:

@@ -8,7 +8,7 @@ lost among 59,336 stories. So the file is written in rounds: each round takes th
 out, and shuffles the round. A run that stops anywhere in round k has seen every set in its
 share; a large set is not repeated until its rows are used up, a small one is repeated each round.
 
-    python -m reformer_zh.mixture outputs/general/train_mixture.jsonl --rounds 8
+    python -m reformer_zh.training.mixture outputs/general/train_mixture.jsonl --rounds 8
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Iterator
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]  # the checkout, or site-packages in an installation
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the checkout, or site-packages in an installation
 
 
 def remote_code_files(root: Path = PROJECT_ROOT) -> list[Path]:

@@ -58,7 +58,7 @@ def check_sharding_arguments(model, training_args, on_accelerator: bool) -> str 
             plugin["auto_wrap_policy"] = "NO_WRAP"
             plugin.pop("transformer_cls_names_to_wrap", None)
             note = ("FSDP2 shards the whole model (auto_wrap_policy NO_WRAP): a reversible stack cannot be sharded "
-                    "step by step (reformer_zh/sharding.py).")
+                    "step by step (reformer_zh/training/sharding.py).")
         if not on_accelerator:
             # accelerate turns a CPU run into MULTI_CPU data parallelism and drops the FSDP
             # plugin: --fsdp would be ignored without a word

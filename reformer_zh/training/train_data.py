@@ -10,11 +10,11 @@ from pathlib import Path
 
 import datasets
 
-from reformer_zh.rouge_zh import rouge_scores
+from reformer_zh.evaluation.rouge_zh import rouge_scores
 from tokenization.build_vocab import check_utf8, data_format_of
 
 logger = logging.getLogger("train")
-SAMPLE_DIR = Path(__file__).resolve().parent / "sample"
+SAMPLE_DIR = Path(__file__).resolve().parents[1] / "sample"
 
 
 def data_files(data_args, training_args) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""ROUGE for Chinese summaries, through the `evaluate` metric in reformer_zh/metrics/rouge_zh.
+"""ROUGE for Chinese summaries, through the `evaluate` metric in reformer_zh/evaluation/metrics/rouge_zh.
 
 `rouge_scores` is what train.py's `compute_metrics`, the recipes and the benchmarks report:
 ROUGE-1/2/L F1 x 100 over characters (the convention LCSTS results are reported in) and,

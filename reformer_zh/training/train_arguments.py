@@ -47,7 +47,7 @@ CONFIG_PRESETS = {
     # LED (Longformer encoder: sliding windows of 256 tokens, 128 on each side, as in
     # benchmarks/scaling.py; no global tokens, since the decoder's cross-attention already reads
     # every position), 1,024 learned positions until a fine-tune grows them by copying
-    # (reformer_zh/led_positions.py), no copy attention
+    # (reformer_zh/training/led_positions.py), no copy attention
     "led-headline": dict(model_type="led", d_model=256, encoder_layers=4, decoder_layers=3,
                          encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=1024,
                          decoder_ffn_dim=1024, attention_window=256, max_encoder_position_embeddings=1024,
@@ -229,7 +229,7 @@ def configure_logging(training_args) -> None:
 def check_hub_arguments(training_args, argv: list[str]) -> None:
     """Before training: what --push_to_hub will publish, and where (a bare --hub_model_id NAME
     gets the token's namespace, as the Trainer does)."""
-    from reformer_zh.publish import resolve_repo_id
+    from reformer_zh.release.publish import resolve_repo_id
 
     if not training_args.do_train:
         raise ValueError("--push_to_hub publishes the model this run trains: add --do_train, or publish an existing "

@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> list[str]:
         if not text.strip():
             raise ValueError(f"document {origin} is empty: there is nothing to summarize; drop it or give its text")
     if args.model is None:
-        from reformer_zh.reference_model import reference_model_dir
+        from reformer_zh.release.reference_model import reference_model_dir
 
         args.model = str(reference_model_dir())
     summarizer = pipeline("summarization", model=args.model, trust_remote_code=True)
@@ -127,9 +127,9 @@ def main(argv: list[str] | None = None) -> list[str]:
 
 def explain_documents(summarizer, texts: list[str], generate: dict, truncation: bool,
                       split_sections: bool | None) -> list[str]:
-    """--explain: each summary printed with its copied runs in [brackets] (reformer_zh/attribution.py),
+    """--explain: each summary printed with its copied runs in [brackets] (reformer_zh/serving/attribution.py),
     a sectioned document read as the command reads it (by section, or in one pass)."""
-    from reformer_zh.serve import marked_summary, summarize_with_sources
+    from reformer_zh.serving.serve import marked_summary, summarize_with_sources
 
     marked = []
     for text in texts:

@@ -32,12 +32,12 @@ install: jemalloc $(VENV)/.installed
 # every test but the slow ones (training runs, wheel builds, fresh processes: `make test-slow`)
 # and the browser's (`make test-browser`, after it installs Chromium); .ci/run runs all three
 test: install
-	$(PY) -m pytest -q tests -m "not slow" --ignore=tests/test_serve_browser.py
+	$(PY) -m pytest -q tests -m "not slow" --ignore=tests/serving/test_serve_browser.py
 
 test-slow: install
-	$(PY) -m pytest -q tests -m slow --ignore=tests/test_serve_browser.py
+	$(PY) -m pytest -q tests -m slow --ignore=tests/serving/test_serve_browser.py
 
-# The DeepSpeed tests (tests/test_sharding.py; skipped by `make test`): DeepSpeed's sdist builds
+# The DeepSpeed tests (tests/training/test_sharding.py; skipped by `make test`): DeepSpeed's sdist builds
 # against the installed torch, so it goes into a second venv that sees .venv's packages.
 DS_VENV := .venv-deepspeed
 test-deepspeed: install
@@ -45,9 +45,9 @@ test-deepspeed: install
 	$(PY) -c "import sysconfig; print(sysconfig.get_paths()['purelib'])" > $(DS_VENV)/lib/python$$($(PY) -c "import sys; print(f'{sys.version_info[0]}.{sys.version_info[1]}')")/site-packages/main-venv.pth
 	$(DS_VENV)/bin/python -m pip install -q wheel "setuptools>=77"
 	DS_BUILD_OPS=0 $(DS_VENV)/bin/python -m pip install -q --no-build-isolation "deepspeed>=0.19"
-	$(DS_VENV)/bin/python -m pytest -q tests/test_sharding.py
+	$(DS_VENV)/bin/python -m pytest -q tests/training/test_sharding.py
 
-# The page of reformer-zh-serve in a real headless Chromium (tests/test_serve_browser.py; it skips
+# The page of reformer-zh-serve in a real headless Chromium (tests/serving/test_serve_browser.py; it skips
 # where no browser is installed, and fails instead under CI=true, as .ci/run sets): Debian's chromium and chromium-driver where
 # apt-get runs as root (and a Chinese font for the screenshot), selenium from PyPI. The screenshot lands in
 # outputs/serve_page.png (the README shows docs/serve_page.png, a copy of one).
@@ -56,7 +56,7 @@ test-browser: install
 		(apt-get install -y -q chromium chromium-driver fonts-wqy-microhei >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && \
 		apt-get install -y -q chromium chromium-driver fonts-wqy-microhei >/dev/null 2>&1)) || echo "could not install chromium (needs apt-get as root)"
 	$(PY) -c "import selenium" 2>/dev/null || $(PY) -m pip install -q "selenium>=4.20"
-	mkdir -p outputs && SERVE_SCREENSHOT=outputs/serve_page.png $(PY) -m pytest -q -rs tests/test_serve_browser.py
+	mkdir -p outputs && SERVE_SCREENSHOT=outputs/serve_page.png $(PY) -m pytest -q -rs tests/serving/test_serve_browser.py
 
 # for a GPU lent for a few minutes (benchmarks/gpu_check.py): CUDA equivalence (reversible replay,
 # LSH against the CPU, cached generation) and bf16 training steps at 4K/16K/64K tokens against LED

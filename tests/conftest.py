@@ -49,7 +49,7 @@ def trained(tmp_path_factory) -> Path:
     """A tiny checkpoint trained 12 steps on the sample data by scripts/train.py, shared read-only
     by the script and recipe tests (training it once per module would double their time)."""
     from reformer_zh.training import train
-    from test_scripts import TINY
+    from utils import TINY
 
     output = tmp_path_factory.mktemp("run")
     # copy attention: after 12 steps it already writes varied summaries, which the order check needs
@@ -57,3 +57,13 @@ def trained(tmp_path_factory) -> Path:
                        "--predict_with_generate", "--max_steps", "12", "--save_strategy", "no", "--num_beams", "2",
                        "--config_overrides", "copy_attention=true"])
     return output
+
+
+@pytest.fixture(scope="session")
+def sample_tokenizer(tmp_path_factory):
+    """A character tokenizer built from the embedded sample (reformer_zh/sample/train.jsonl)."""
+    from tokenization.build_vocab import build_tokenizer
+
+    return build_tokenizer(train_file=str(ROOT / "reformer_zh" / "sample" / "train.jsonl"), vocab_size=600,
+                           output_dir=str(tmp_path_factory.mktemp("tokenizer")), segmentation="char",
+                           text_columns=["document", "summary"])

@@ -1,4 +1,4 @@
-"""Run by tests/test_sharding.py under `torch.distributed.run --nproc_per_node 2` (gloo, CPU):
+"""Run by tests/training/test_sharding.py under `torch.distributed.run --nproc_per_node 2` (gloo, CPU):
 FSDP2 `fully_shard` on ReformerZh at the three places one can put it, reversible or not.
 
 Each rank computes the full-batch gradient of an unsharded copy (the reference), then the

@@ -1,10 +1,29 @@
-"""Shared test helpers: a tiny-config tester and a closeness check that prints the gap."""
+"""Shared test helpers: a tiny-config tester and a closeness check that prints the gap; the
+command-line flags of a tiny training run, and data-file writers."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import torch
 
 from modeling_reformer_zh import ReformerZhConfig, ReformerZhForConditionalGeneration
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# documents for the pipeline tests: a news brief (items under title lines) and a one-sentence story
+BRIEF = ("新版国家医保药品目录落地实施\n今天，新版国家医保药品目录落地实施，91种药品新增纳入目录。\n"
+         "《能源法》今起施行\n《中华人民共和国能源法》今天起正式施行，国家支持优先开发利用可再生能源。")
+STORY = "博物馆推出古代丝绸文物特展，展出一百二十件珍贵展品。"
+
+# scripts/train.py on the tiny config and the embedded sample, for the training and pipeline tests
+TINY = [
+    "--config_name", "tiny", "--tokenizer_vocab_size", "600", "--max_source_length", "256",
+    "--max_target_length", "32", "--report_to", "none", "--learning_rate", "2e-3", "--seed", "0",
+    "--per_device_train_batch_size", "4", "--use_cpu", "--disable_tqdm", "true",
+    "--cpu_bf16", "off",  # the same precision on every CPU; bf16 has its own test
+]
 
 
 def assert_close(actual: torch.Tensor, expected: torch.Tensor, atol: float = 1e-5, rtol: float = 1e-5, msg: str = ""):
@@ -82,3 +101,16 @@ def cached_and_full_decoder_logits(model, inputs: dict, target_length: int):
             cache = output[OUTPUT_CACHE_FIELD]
             step_logits.append(output.logits)
     return torch.cat(step_logits, dim=1), full, cache
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> str:
+    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+    return str(path)
+
+
+def random_pairs(source_lengths: list[int], label_lengths: list[int], seed: int = 0) -> list[dict]:
+    generator = torch.Generator().manual_seed(seed)
+    return [{"input_ids": torch.randint(5, 99, (s,), generator=generator).tolist(), "attention_mask": [1] * s,
+             "labels": torch.randint(5, 99, (t,), generator=generator).tolist()}
+            for s, t in zip(source_lengths, label_lengths)]
+

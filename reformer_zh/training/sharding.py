@@ -2,7 +2,7 @@
 
 A reversible stack is one autograd Function per stack that takes every step's parameters as
 inputs and recomputes the steps inside its backward (modeling_reformer_zh/reversible.py). That
-fixes where sharding can go (measured in tests/test_sharding.py, 2 gloo processes):
+fixes where sharding can go (measured in tests/training/test_sharding.py, 2 gloo processes):
 
 Accelerate applies FSDP on GPUs only (a CPU run is MULTI_CPU data parallelism, with --fsdp
 dropped), so train.py refuses --fsdp on the CPU; the placements below were measured by calling

@@ -21,7 +21,7 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 COMMANDS = ("reformer-zh-train", "reformer-zh-pretrain", "reformer-zh-summarize", "reformer-zh-publish",
             "reformer-zh-build-tokenizer", "reformer-zh-baselines")
 LCSTS_VALIDATION = ROOT.parent / "shared" / "data" / "lcsts" / "validation.jsonl"

@@ -13,7 +13,7 @@ import pytest
 
 from reformer_zh.serving.serve import make_handler
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
 """benchmarks/yardstick.py: the shapes it pastes, its rules and measures, on made-up documents and
-a stand-in summarizer (the real pipeline's path is tested in test_scripts and the pipeline tests)."""
+a stand-in summarizer (the real pipeline's path is tested in tests/test_pipeline.py and tests/serving/test_summarize_cli.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 import yardstick  # noqa: E402
 

@@ -11,7 +11,7 @@ from modeling_reformer_zh import SummarizationPipeline
 from reformer_zh.serving.attribution import explain, token_spans
 from utils import assert_close
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOCUMENT = "新华社北京电 今年全国夏粮总产量达到历史新高，小麦单产提升明显。"
 
 

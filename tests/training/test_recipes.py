@@ -16,12 +16,12 @@ import torch
 pytestmark = pytest.mark.slow
 
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from reformer_zh.training import pretrain  # noqa: E402
 from reformer_zh.training import train  # noqa: E402
-from test_scripts import TINY, random_pairs, sample_tokenizer  # noqa: E402,F401  (fixtures)
+from utils import TINY, random_pairs  # noqa: E402
 
 TEXT = "北京今天发布暴雨预警。市民出行请注意安全！地铁部分线路临时停运；公交绕行。气象台说雨将持续到周末?"
 

@@ -13,7 +13,7 @@ from transformers import AutoModelForSeq2SeqLM, LEDConfig, LEDForConditionalGene
 
 from reformer_zh.training import train
 from reformer_zh.training.led_positions import grow_led_encoder_positions
-from test_scripts import TINY, sample_tokenizer  # noqa: F401  (fixture)
+from utils import TINY
 
 # an LED baseline trained through the script: `make test-slow` (tests/conftest.py)
 pytestmark = pytest.mark.slow

@@ -11,14 +11,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_scripts import TINY
+from utils import TINY
 from utils import ReformerZhModelTester
 
 from modeling_reformer_zh import ReformerZhForConditionalGeneration
 from reformer_zh.training import train
 from reformer_zh.training.sharding import check_sharding_arguments
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +158,7 @@ def test_zero2_on_two_processes_matches_one_process(deepspeed, tmp_path):
     result = run_two_processes(half_batches(args) + ["--output_dir", str(tmp_path / "zero2"),
                                                      "--deepspeed", zero_config(tmp_path, 2)])
     assert result.returncode == 0, result.stderr[-3000:]
-    # as for DDP (tests/test_scripts.py): rounding moves Adam's weights by ~1e-5 in three steps at most
+    # as for DDP (tests/training/test_train_command.py): rounding moves Adam's weights by ~1e-5 in three steps at most
     assert largest_weight_difference(tmp_path / "single", tmp_path / "zero2") < 1e-4
 
 

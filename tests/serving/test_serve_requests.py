@@ -15,7 +15,7 @@ import pytest
 
 from reformer_zh.serving.serve import MAX_DOCUMENT_CHARACTERS, MAX_SECTIONS, host_name, make_handler, served_names
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 STORY = json.loads((ROOT / "reformer_zh" / "sample" / "validation.jsonl").read_text(encoding="utf-8")
                    .splitlines()[0])["document"]
 

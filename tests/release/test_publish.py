@@ -17,7 +17,7 @@ from huggingface_hub import ModelCard
 pytestmark = pytest.mark.slow
 
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from reformer_zh.release import publish  # noqa: E402

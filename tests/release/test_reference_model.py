@@ -15,7 +15,7 @@ import pytest
 from reformer_zh.release import reference_model
 from reformer_zh.release.publish import BLOCK_PROJECT_IMPORTS
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 STORIES = ROOT.parent / "shared" / "data" / "xwlb" / "story_validation.jsonl.gz"  # tests never read dev_test
 RESULTS = {
     "recipe": "xwlb-story", "machine": {"cpu": "Test CPU", "threads": 2, "bf16_hardware": [], "torch": "2.13"},

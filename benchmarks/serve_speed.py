@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 from reformer_zh.hardware import machine_record  # noqa: E402
 from reformer_zh.release.reference_model import reference_model_dir  # noqa: E402
-from reformer_zh.serving.serve import summarize_with_sources  # noqa: E402
+from reformer_zh.serving.explanation import summarize_with_sources  # noqa: E402
 from tokenization.build_vocab import read_jsonl  # noqa: E402
 
 EVENINGS = ROOT.parent / "shared" / "data" / "xwlb" / "program_validation.jsonl.gz"

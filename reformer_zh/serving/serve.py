@@ -9,8 +9,9 @@ character the model copied linked to the source span it pointed at, both in the 
 a document made of sections (blank-line blocks) gets one segment per section, each tied to its
 section, news briefs skipped as the pipeline skips them (a checkpoint trained to see sections
 reads the document in one pass, as the pipeline does, and each copied character is tied to the
-section it came from). The copy account is the model's own
-(reformer_zh/serving/attribution.py). Bad input gets the pipeline's message, shown on the page.
+section it came from). The answer is built by reformer_zh/serving/explanation.py from the
+model's own copy account (reformer_zh/serving/attribution.py); this module is the HTTP server.
+Bad input gets the pipeline's message, shown on the page.
 
 A standard-library HTTP server and one HTML page (reformer_zh/serving/serve_page.html): nothing to
 install beyond the package, and it starts as fast as the model loads. It listens on loopback
@@ -33,164 +34,15 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from reformer_zh.serving.explanation import Overtime, TooManySections, summarize_with_sources
+
 PAGE = Path(__file__).resolve().parent / "serve_page.html"
-COPIED = 0.5  # a summary token whose copy share is above this is shown as copied
 MAX_DOCUMENT_CHARACTERS = 200_000  # the one cap on what is sent: characters of the document
 # JSON may spell each character as a six-byte escape ("\\u4e2d"); the object around it is small
 MAX_BODY_BYTES = 6 * MAX_DOCUMENT_CHARACTERS + 4096
 MAX_SECTIONS = 300  # a whole evening has at most ~40; 300 sections take minutes on 2 cores
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 logger = logging.getLogger("serve")
-
-
-class TooManySections(ValueError):
-    """A document of more sections than the caller allows (the server answers 413)."""
-
-
-class Overtime(Exception):
-    """A summary ran past its request's deadline (the server answers 503, not a cut summary)."""
-
-
-def summarize_with_sources(summarizer, document: str, split_sections: bool | None = None,
-                           deadline: float | None = None, max_sections: int | None = None, **generate) -> dict:
-    """The page's answer for one document: its sections (as the model read them, news briefs
-    marked skipped), its segments with each token's copy share and source span, the summary, and
-    how it was read (`read`), as the pipeline reads it with the same `split_sections`: a document
-    of one section whole; a sectioned one section by section (a segment per section), or in one
-    pass (the default for a checkpoint trained to see sections; its segments split at "；", each
-    token tied to the section it copied from).
-
-    `deadline` (a `time.perf_counter()` value): `Overtime` when it passes, before a section or
-    after a generation it cut short (each generation gets the time left as `max_time`);
-    `max_sections`: `TooManySections` (a ValueError) for a document of more sections, before any
-    is summarized."""
-    from modeling_reformer_zh.pipeline_reformer_zh import check_documents, join_segments, plan_reading
-
-    check_documents([document])  # the pipeline's own errors and warnings for bad input
-    started = time.perf_counter()
-    reading = plan_reading(document, summarizer.model.config, split_sections)  # the pipeline's own decision
-    found = reading.found
-    if max_sections is not None and len(found.sections) > max_sections:
-        raise TooManySections(f"the document has {len(found.sections):,} sections ({found.found_by}); the page "
-                         f"summarizes at most {max_sections:,}: send it in parts")
-    generate = dict(generate, deadline=deadline)
-    if reading.how == "whole":
-        sections, segments = by_section(summarizer, [document], [False], generate)
-        summary = segments[0]["summary"]
-    elif reading.how == "one pass":
-        sections, segments, summary = in_one_pass(summarizer, reading, generate)
-    else:
-        skipped = [index in found.skipped for index in range(len(found.sections))]
-        sections, segments = by_section(summarizer, found.sections, skipped, generate)
-        summary = join_segments([segment["summary"] for segment in segments])
-    return {"summary": summary, "read": reading.how, "sections": sections, "segments": segments, "copied_threshold": COPIED,
-            "seconds": round(time.perf_counter() - started, 2)}
-
-
-def marked_summary(answer: dict) -> str:
-    """The answer's summary with each run of copied tokens in [brackets] (`reformer-zh-summarize
-    --explain`): the segments joined as the summary joins them."""
-    from modeling_reformer_zh.pipeline_reformer_zh import SEGMENT_JOIN, SUMMARY_END
-    from reformer_zh.serving.attribution import bracket_copied_runs
-
-    def marked(tokens: list[dict]) -> str:
-        return bracket_copied_runs((token["text"], bool(token["span"]) and token["copy_share"] > COPIED)
-                                   for token in tokens)
-
-    segments = [segment["tokens"] for segment in answer["segments"]]
-    if answer["read"] != "by section":  # whole: one segment; one pass: split at the separators it wrote
-        return SEGMENT_JOIN.join(marked(tokens) for tokens in segments)
-    trimmed = []  # join_segments' trimming: a segment's own closing "；" and "。" give way to the join
-    for tokens in segments:
-        end = len(tokens)
-        while end and tokens[end - 1]["text"].strip() in ("", SEGMENT_JOIN, SUMMARY_END):
-            end -= 1
-        trimmed.append(tokens[:end])
-    return SEGMENT_JOIN.join(marked(tokens) for tokens in trimmed) + SUMMARY_END
-
-
-def token_record(token, span: tuple[int, int] | None, section: int | None = None) -> dict:
-    """A summary token for the page: `span` in its section's text, `section` when the token may
-    point into another section than its segment's (one pass)."""
-    record = {"text": token.text, "copy_share": round(token.copy_share, 4), "span": list(span) if span else None}
-    return record if section is None else {**record, "section": section}
-
-
-def explain_in_time(summarizer, document: str, deadline: float | None = None, **generate):
-    """attribution.explain, its generation given the time left before `deadline`; `Overtime`
-    when none is left or the generation used it all (its summary may be cut short)."""
-    from reformer_zh.serving.attribution import explain
-
-    if deadline is None:
-        return explain(summarizer, document, **generate)
-    left = deadline - time.perf_counter()
-    if left <= 0:
-        raise Overtime
-    result = explain(summarizer, document, max_time=left, **generate)
-    if time.perf_counter() >= deadline:
-        raise Overtime
-    return result
-
-
-def by_section(summarizer, blocks: list[str], skipped: list[bool], generate: dict) -> tuple[list, list]:
-    """Every block not skipped summarized on its own: a segment each, its spans into its block."""
-    sections, segments = [], []
-    for index, (block, skip) in enumerate(zip(blocks, skipped)):
-        result = None if skip else explain_in_time(summarizer, block, **generate)
-        sections.append({"text": result.source if result else block, "skipped": skip})
-        if result is not None:
-            segments.append({"section": index, "summary": result.summary,
-                             "tokens": [token_record(token, token.source_span) for token in result.tokens]})
-    return sections, segments
-
-
-def in_one_pass(summarizer, reading, generate: dict) -> tuple[list, list, str]:
-    """The document as `reading` (a "one pass" `Reading`) has it, news briefs left out, read once
-    (what the pipeline writes for it). The
-    text the model read splits back into the sections at its blank lines, so every copied token
-    points into its own section; segment k (the summary split at "；") is shown beside the section
-    most of its copied tokens came from (the section it summarizes when it copied nothing)."""
-    from bisect import bisect_right
-
-    from modeling_reformer_zh.pipeline_reformer_zh import SECTION_BREAK, SEGMENT_JOIN
-
-    result = explain_in_time(summarizer, reading.text, **generate)
-    found = reading.found
-    blocks = found.sections
-    read = result.source.split(SECTION_BREAK)
-    kept = [index for index in range(len(blocks)) if index not in found.skipped]
-    if len(read) == len(kept):
-        sections = [{"text": block, "skipped": True} for block in blocks]
-        for index, text in zip(kept, read):
-            sections[index] = {"text": text, "skipped": False}
-    else:  # normalisation merged sections (a line of spaces between them): the text read, as one
-        sections, kept, read = [{"text": result.source, "skipped": False}], [0], [result.source]
-    starts = [0]
-    for text in read[:-1]:
-        starts.append(starts[-1] + len(text) + len(SECTION_BREAK))
-    segments, tokens = [], []
-
-    def close_segment() -> None:
-        copied = [token["section"] for token in tokens if token["span"] and token["copy_share"] > COPIED]
-        own = kept[min(len(segments), len(kept) - 1)]
-        segments.append({"section": max(set(copied), key=copied.count) if copied else own,
-                         "summary": "".join(token["text"] for token in tokens), "tokens": list(tokens)})
-        tokens.clear()
-
-    for token in result.tokens:
-        if token.text == SEGMENT_JOIN:
-            close_segment()
-            continue
-        span, section = None, None
-        if token.source_span:
-            k = bisect_right(starts, token.source_span[0]) - 1
-            start, end = (offset - starts[k] for offset in token.source_span)
-            if end <= len(read[k]):  # not a span across a section break
-                span, section = (start, end), kept[k]
-        tokens.append(token_record(token, span, section))
-    if tokens or not segments:
-        close_segment()
-    return sections, segments, result.summary
 
 
 class RequestError(Exception):
@@ -244,6 +96,39 @@ def read_document(headers, body_stream) -> str:
         raise RequestError(413, f"the document has {len(document):,} characters; the page summarizes at most "
                                 f"{MAX_DOCUMENT_CHARACTERS:,}: send it in parts")
     return document
+
+
+def answer_summarize_request(headers, body_stream, summarizer, generate: dict, lock: threading.Lock,
+                             request_seconds: float, read_seconds: float) -> tuple[int, dict]:
+    """(status, JSON answer) for one POST /api/summarize: the page's answer (200, with the
+    document's length as "characters" for the log), or an error with its status: the request's
+    own (RequestError), 408 for a body that stopped coming, 503 past `request_seconds` (the wait
+    for the one model `lock` guards included), 413/400 for a document the pipeline refuses, 500
+    for a failure of the model."""
+    started = time.perf_counter()
+    document = ""
+    try:
+        document = read_document(headers, body_stream)
+        if not lock.acquire(timeout=request_seconds):
+            raise Overtime
+        try:
+            answer = summarize_with_sources(summarizer, document, deadline=started + request_seconds,
+                                            max_sections=MAX_SECTIONS, **generate)
+        finally:
+            lock.release()
+    except RequestError as error:
+        return error.status, {"error": str(error)}
+    except TimeoutError:  # the socket's: the body stopped coming
+        return 408, {"error": f"the body did not arrive within {read_seconds:g} s"}
+    except Overtime:
+        return 503, {"error": f"the summary took longer than this server's {request_seconds:g} s "
+                              "(or the model was busy that long): send a shorter document"}
+    except (ValueError, TypeError) as error:  # the pipeline's messages for bad input
+        return 413 if isinstance(error, TooManySections) else 400, {"error": str(error)}
+    except Exception:
+        logger.exception("summarizing a %d-character document failed", len(document))
+        return 500, {"error": "the model failed on this document (see the server's log)"}
+    return 200, {**answer, "characters": len(document)}
 
 
 def make_handler(summarizer, generate: dict, model_name: str, names: frozenset[str] = LOOPBACK_NAMES,
@@ -312,37 +197,12 @@ def make_handler(summarizer, generate: dict, model_name: str, names: frozenset[s
             if self.path != "/api/summarize":
                 self.send_json(404, {"error": f"no endpoint {self.path[:200]}"})
                 return
-            started = time.perf_counter()
-            try:
-                document = read_document(self.headers, self.rfile)
-                if not lock.acquire(timeout=request_seconds):
-                    raise Overtime
-                try:
-                    answer = summarize_with_sources(summarizer, document, deadline=started + request_seconds,
-                                                    max_sections=MAX_SECTIONS, **generate)
-                finally:
-                    lock.release()
-            except RequestError as error:
-                self.send_json(error.status, {"error": str(error)})
-                return
-            except TimeoutError:  # the socket's: the body stopped coming
-                self.close_connection = True
-                self.send_json(408, {"error": f"the body did not arrive within {read_seconds:g} s"})
-                return
-            except Overtime:
-                self.send_json(503, {"error": f"the summary took longer than this server's {request_seconds:g} s "
-                                              "(or the model was busy that long): send a shorter document"})
-                return
-            except (ValueError, TypeError) as error:  # the pipeline's messages for bad input
-                status = 413 if isinstance(error, TooManySections) else 400
-                self.send_json(status, {"error": str(error)})
-                return
-            except Exception:
-                logger.exception("summarizing a %d-character document failed", len(document))
-                self.send_json(500, {"error": "the model failed on this document (see the server's log)"})
-                return
-            logger.info("summarized %d characters in %.1f s", len(document), answer["seconds"])
-            self.send_json(200, answer)
+            status, answer = answer_summarize_request(self.headers, self.rfile, summarizer, generate, lock,
+                                                      request_seconds, read_seconds)
+            self.close_connection = self.close_connection or status == 408
+            if status == 200:
+                logger.info("summarized %d characters in %.1f s", answer.pop("characters"), answer["seconds"])
+            self.send_json(status, answer)
 
     return Handler
 

@@ -129,7 +129,7 @@ def explain_documents(summarizer, texts: list[str], generate: dict, truncation: 
                       split_sections: bool | None) -> list[str]:
     """--explain: each summary printed with its copied runs in [brackets] (reformer_zh/serving/attribution.py),
     a sectioned document read as the command reads it (by section, or in one pass)."""
-    from reformer_zh.serving.serve import marked_summary, summarize_with_sources
+    from reformer_zh.serving.explanation import marked_summary, summarize_with_sources
 
     marked = []
     for text in texts:

@@ -79,7 +79,7 @@ def test_a_one_pass_checkpoint_is_read_whole_as_the_pipeline_reads_it(trained):
     news brief skipped, and every token's span inside the section it names."""
     from transformers import pipeline
 
-    from reformer_zh.serving.serve import summarize_with_sources
+    from reformer_zh.serving.explanation import summarize_with_sources
 
     summarizer = pipeline("summarization", model=str(trained), trust_remote_code=True)
     summarizer.model.config.section_embeddings = 4  # the pipeline's switch to one pass (the tiny model's weights as they are)
@@ -107,7 +107,7 @@ def test_one_pass_segments_split_at_the_separator_and_spans_move_into_their_sect
 
     import reformer_zh.serving.attribution as attribution
     from modeling_reformer_zh.pipeline_reformer_zh import plan_reading
-    from reformer_zh.serving.serve import in_one_pass
+    from reformer_zh.serving.explanation import in_one_pass
 
     read = "甲乙丙。\n\n丁戊己。"  # the two stories as the model read them, the brief left out
     tokens = [attribution.SummaryToken("丁", 0.9, (6, 7)), attribution.SummaryToken("戊", 0.9, (7, 8)),
@@ -128,7 +128,7 @@ def test_one_pass_segments_split_at_the_separator_and_spans_move_into_their_sect
 def test_marked_summary_joins_segments_as_the_summary_does():
     """--explain's brackets on a made-up answer: by section, a segment's own closing "。" gives way
     to the join, as join_segments trims it; in one pass the segments are joined back as written."""
-    from reformer_zh.serving.serve import marked_summary
+    from reformer_zh.serving.explanation import marked_summary
 
     def token(text, copied):
         return {"text": text, "copy_share": 0.9 if copied else 0.1, "span": [0, 1]}

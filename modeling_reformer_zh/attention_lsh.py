@@ -38,7 +38,6 @@ from torch import Tensor, nn
 INFERENCE_HASH_SEED = 20200113  # the Reformer paper's arXiv date
 
 from .attention_utils import (
-    PersistentMemory,
     combine_heads,
     look_around_positions,
     look_around_vectors,
@@ -49,6 +48,7 @@ from .attention_utils import (
     split_heads,
 )
 from .configuration_reformer_zh import ReformerZhConfig
+from .persistent_memory import PersistentMemory
 
 
 # Above this many buckets a derived count is factorised into two hashes (as transformers'

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 from transformers import GenerationMixin, PreTrainedModel
-from transformers.cache_utils import DynamicCache, EncoderDecoderCache
+from transformers.cache_utils import EncoderDecoderCache
 from transformers.modeling_outputs import BaseModelOutput, Seq2SeqLMOutput, Seq2SeqModelOutput
 
 from .attention_cross import ReformerZhCrossAttention
@@ -36,8 +36,8 @@ from .embeddings import (
     section_index,
     summary_segment_index,
 )
-from .attention_utils import PersistentMemory
-from .feed_forward import ReformerZhFeedForward, apply_in_chunks
+from .persistent_memory import PersistentMemory
+from .chunked_feed_forward import ReformerZhFeedForwardStep
 from .product_key_memory import ProductKeyMemory
 from .reversible import StepContext, run_stack
 
@@ -93,45 +93,6 @@ class ReformerZhCrossAttentionStep(nn.Module):
             context.encoder_attention_mask,
             context.cache,
         )
-        return nn.functional.dropout(output, p=self.dropout_p, training=self.training)
-
-
-class ReformerZhFeedForwardStep(nn.Module):
-    """LayerNorm -> feed-forward and/or product-key memory -> dropout, over sequence chunks of
-    `chunk_size_feed_forward` positions when set.
-
-    In the layers listed by `pkm_layers` / `decoder_pkm_layers` the memory replaces the
-    feed-forward (`pkm_mode="replace"`) or adds its read to it (`"add"`).
-
-    `position_wise_chunk_size` (> 0) tells the reversible backward that the whole step is
-    position-wise and chunked, so it may recompute and differentiate it chunk by chunk. A
-    batch-norm memory query is not position-wise in training (batch statistics): such a step
-    chunks only its feed-forward and is recomputed in one piece.
-    """
-
-    reads_encoder = False
-
-    def __init__(self, config: ReformerZhConfig, with_memory: bool = False) -> None:
-        super().__init__()
-        self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        replaced = with_memory and config.pkm_mode == "replace"
-        self.feed_forward = None if replaced else ReformerZhFeedForward(config)
-        self.memory = ProductKeyMemory(config) if with_memory else None
-        self.dropout_p = config.hidden_dropout_prob
-        position_wise = not with_memory or config.pkm_query_norm != "batch"
-        self.position_wise_chunk_size = config.chunk_size_feed_forward if position_wise else 0
-        self.feed_forward_chunk_size = 0 if position_wise else config.chunk_size_feed_forward
-
-    def forward(self, hidden_states: Tensor, context: StepContext) -> Tensor:
-        return apply_in_chunks(self._forward, hidden_states, self.position_wise_chunk_size)
-
-    def _forward(self, hidden_states: Tensor) -> Tensor:
-        normed = self.layer_norm(hidden_states)
-        output = None
-        if self.feed_forward is not None:
-            output = apply_in_chunks(self.feed_forward, normed, self.feed_forward_chunk_size)
-        if self.memory is not None:
-            output = self.memory(normed) if output is None else output + self.memory(normed)
         return nn.functional.dropout(output, p=self.dropout_p, training=self.training)
 
 

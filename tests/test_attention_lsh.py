@@ -307,7 +307,7 @@ def union_attention(query_key, value, met_by_any_round, memory=None):
 def test_lsh_equals_the_loop_reference_on_given_buckets(causal, with_memory, num_hashes, after):
     """Few buckets, small chunks: most pairs meet in several rounds, so counting a duplicate key
     once per round, or weighting the rounds uniformly, moves the result."""
-    from modeling_reformer_zh.attention_utils import PersistentMemory
+    from modeling_reformer_zh.persistent_memory import PersistentMemory
 
     query_key, value = random_inputs(seed=5)
     generator = torch.Generator().manual_seed(6)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from modeling_reformer_zh.attention_utils import PersistentMemory, masked_attention
+from modeling_reformer_zh.attention_utils import masked_attention
+from modeling_reformer_zh.persistent_memory import PersistentMemory
 from utils import assert_close
 
 

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from modeling_reformer_zh.embeddings import ReformerZhAxialPositionEmbeddings, ReformerZhEmbeddings
-from modeling_reformer_zh.feed_forward import ReformerZhFeedForward
+from modeling_reformer_zh.chunked_feed_forward import ReformerZhFeedForward
 from utils import ReformerZhModelTester, assert_close
 
 

@@ -8,7 +8,8 @@ from torch import nn
 
 from modeling_reformer_zh import ReformerZhConfig, ReformerZhForConditionalGeneration, memory_usage
 from modeling_reformer_zh.attention_lsh import exact_shared_qk_attention, lsh_attention
-from modeling_reformer_zh.attention_utils import PersistentMemory, masked_attention
+from modeling_reformer_zh.attention_utils import masked_attention
+from modeling_reformer_zh.persistent_memory import PersistentMemory
 from modeling_reformer_zh.product_key_memory import ProductKeyMemory, memory_parameter_groups
 from utils import ReformerZhModelTester, assert_close, cached_and_full_decoder_logits
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .attention_utils import QueryKeyValueAttention, masked_attention
+from .attention_utils import QueryKeyValueAttention
 from .configuration_reformer_zh import ReformerZhConfig
 
 
@@ -43,16 +43,5 @@ class ReformerZhCrossAttention(QueryKeyValueAttention):
             allowed = torch.ones(1, 1, 1, key.shape[2], dtype=torch.bool, device=key.device)
         else:
             allowed = encoder_attention_mask[:, None, None, :]
-        outputs = [
-            masked_attention(
-                query_chunk,
-                key,
-                value,
-                allowed,
-                scale=self.head_size**-0.5,
-                dropout_p=self.dropout_p,
-                training=self.training,
-            )[0]
-            for query_chunk in query.split(self.query_chunk_length, dim=2)
-        ]
+        outputs = [self.attend(chunk, key, value, allowed) for chunk in query.split(self.query_chunk_length, dim=2)]
         return self.project_output(torch.cat(outputs, dim=2))

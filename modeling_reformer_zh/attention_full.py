@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .attention_utils import QueryKeyValueAttention, masked_attention
+from .attention_utils import QueryKeyValueAttention
 from .configuration_reformer_zh import ReformerZhConfig
 
 
@@ -36,14 +36,5 @@ class ReformerZhFullSelfAttention(QueryKeyValueAttention):
             allowed = key_positions[None, :] <= query_positions[:, None]
         if attention_mask is not None:
             allowed = allowed & attention_mask[:, None, None, :]
-        output, _ = masked_attention(
-            query,
-            key,
-            value,
-            allowed,
-            scale=self.head_size**-0.5,
-            dropout_p=self.dropout_p,
-            training=self.training,
-            memory=self.memory,
-        )
+        output = self.attend(query, key, value, allowed)
         return self.project_output(output)

@@ -209,7 +209,8 @@ def fused_masked_attention(
     self_mask: Tensor | None = None,
     memory: PersistentMemory | None = None,
 ) -> Tensor:
-    """`masked_attention` as one `torch.nn.functional.scaled_dot_product_attention` call.
+    """`masked_attention` as one `torch.nn.functional.scaled_dot_product_attention` call (its
+    arguments are `masked_attention`'s, a deliberate twin: the two are tested equal).
 
     The mask becomes an additive bias of the same values the explicit path writes into the
     logits (0, `self_mask_value` at a shared-QK query's own key, `mask_value` where forbidden:
@@ -286,6 +287,12 @@ class QueryKeyValueAttention(torch.nn.Module):
         self.value = torch.nn.Linear(config.hidden_size, all_head_size, bias=False)
         self.output = output_projection(config)
         self.memory = PersistentMemory.from_config(config) if self_attention else None
+
+    def attend(self, query: Tensor, key: Tensor, value: Tensor, allowed: Tensor) -> Tensor:
+        """`masked_attention` with this layer's scale, dropout and persistent memory (None for
+        cross-attention): [b, h, q, d]."""
+        return masked_attention(query, key, value, allowed, scale=self.head_size**-0.5, dropout_p=self.dropout_p,
+                                training=self.training, memory=self.memory)[0]
 
     def project_output(self, attended: Tensor) -> Tensor:
         """[b, h, s, d] -> [b, s, hidden], heads combined as `config.head_combine` says."""

@@ -404,6 +404,8 @@ class ReformerZhModel(ReformerZhPreTrainedModel):
         decoder_segment_index: Tensor | None = None,
         **kwargs,
     ) -> Seq2SeqModelOutput | tuple:
+        # A deliberate twin of ReformerZhForConditionalGeneration.forward's arguments: each class
+        # takes the arguments of its BART counterpart (BartModel, BartForConditionalGeneration).
         check_extra_kwargs(kwargs, "the arguments of BartModel.forward")
         cache = cache if cache is not None else past_key_values
         if use_cache is None:

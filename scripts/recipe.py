@@ -273,7 +273,7 @@ def latest_checkpoint(output_dir: Path) -> Path:
     return found[-1]
 
 
-def main(argv: list[str] | None = None) -> dict:
+def parse_arguments(argv: list[str] | None) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("recipe", choices=sorted(RECIPES))
     parser.add_argument("--max_train_minutes", type=float, default=None, help="override the recipe's training budget")
@@ -295,12 +295,12 @@ def main(argv: list[str] | None = None) -> dict:
     split = argv.index("--") if "--" in argv else len(argv)
     args = parser.parse_args(argv[:split])
     args.train_flags = argv[split + 1 :]
-    recipe = RECIPES[args.recipe]
-    paths = recipe_paths(args.recipe, recipe, args)
-    command = train_command(recipe, paths, args)
-    if args.dry_run:
-        print("python scripts/train.py " + " ".join(command))
-        return {}
+    return parser, args
+
+
+def prepare_inputs(parser: argparse.ArgumentParser, args, recipe: Recipe, paths: RecipePaths) -> None:
+    """The shared data the recipe reads, and the checkpoint it starts from, checked (one `error:`
+    line when missing); its windows or mixture written to its training file."""
     files = (recipe.train_file, recipe.validation_file, recipe.test_file, *filter(None, [recipe.story_file]))
     missing = [p for p in (DATA / recipe.folder / f for f in files) if not p.is_file()]
     if missing:
@@ -321,15 +321,16 @@ def main(argv: list[str] | None = None) -> dict:
         mixed = write_mixture(paths.train_file, recipe.mixture_rounds, DATA)
         print(f"training mixture: {json.dumps(mixed, ensure_ascii=False)} -> {paths.train_file}", flush=True)
 
-    from reformer_zh.training import train
+
+def run_results(args, recipe: Recipe, paths: RecipePaths, command: list[str], metrics: dict, minutes: float) -> dict:
+    """What recipe_results.json records of a finished run: the machine, the minutes, the steps,
+    the model's scores beside the rules' on the split it was scored on (validation unless
+    --dev_test, which is entered in the ledger) and the command."""
     from reformer_zh.evaluation.baselines import BASELINES
-    from reformer_zh.hardware import machine_record
     from reformer_zh.evaluation.rouge_zh import rouge_scores
+    from reformer_zh.hardware import machine_record
     from tokenization.build_vocab import read_jsonl
 
-    started = time.perf_counter()
-    metrics = train.main(command)
-    minutes = (time.perf_counter() - started) / 60
     # the rules' scores on the split the model was scored on: validation in an exploration run
     validation_only = not args.dev_test
     scored_file = recipe.validation_file if validation_only else recipe.test_file
@@ -347,7 +348,7 @@ def main(argv: list[str] | None = None) -> dict:
                "minutes_validation": round(metrics.get("eval_runtime", 0) / 60, 1),
                "minutes_dev_test": round(metrics.get("predict_runtime", 0) / 60, 1),
                "train_steps": steps, "cooldown_started_step": metrics.get("train_cooldown_started_step"),
-               "dev_test": model, ("validation_baselines" if validation_only else "dev_test_baselines"): baselines,
+               "scored_pairs": len(scored_rows), "dev_test": model, ("validation_baselines" if validation_only else "dev_test_baselines"): baselines,
                "validation": {k.removeprefix("eval_"): v for k, v in metrics.items() if k.startswith("eval_")},
                "train_command": "python scripts/train.py " + " ".join(command),
                "reproduce_by_steps": f"python scripts/recipe.py {args.recipe} --max_steps {steps}"}
@@ -356,15 +357,38 @@ def main(argv: list[str] | None = None) -> dict:
 
         results["dev_test_scorings"] = record_dev_test_scoring(f"recipe: {args.recipe}", str(paths.output_dir),
                                                                {"train_command": results["train_command"]})
-    (paths.output_dir / "recipe_results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    split_name = "validation" if validation_only else "dev_test"
-    shown = results["validation"] if validation_only else model
-    print(f"\n{args.recipe}: {minutes:.0f} minutes in all; {split_name} ({len(scored_rows)} pairs), character ROUGE F1")
+    return results
+
+
+def print_results(args, recipe: Recipe, paths: RecipePaths, results: dict) -> None:
+    split_name = "dev_test" if args.dev_test else "validation"
+    shown = results["dev_test"] if args.dev_test else results["validation"]
+    baselines = results["dev_test_baselines" if args.dev_test else "validation_baselines"]
+    print(f"\n{args.recipe}: {results['minutes_total']:.0f} minutes in all; {split_name} ({results['scored_pairs']} pairs), "
+          "character ROUGE F1")
     print(f"{'system':<36} {'R-1':>6} {'R-2':>6} {'R-L':>6} {'distinct':>8}")
     for system, scores in ((recipe.label, shown), *baselines.items()):
         print(f"{system:<36} {scores.get('rouge1', float('nan')):>6.1f} {scores.get('rouge2', float('nan')):>6.1f} "
               f"{scores.get('rougeL', float('nan')):>6.1f} {scores.get('distinct_share', float('nan')):>8.1%}")
     print(f"checkpoint: {paths.output_dir}")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser, args = parse_arguments(argv)
+    recipe = RECIPES[args.recipe]
+    paths = recipe_paths(args.recipe, recipe, args)
+    command = train_command(recipe, paths, args)
+    if args.dry_run:
+        print("python scripts/train.py " + " ".join(command))
+        return {}
+    prepare_inputs(parser, args, recipe, paths)
+    from reformer_zh.training import train
+
+    started = time.perf_counter()
+    metrics = train.main(command)
+    results = run_results(args, recipe, paths, command, metrics, (time.perf_counter() - started) / 60)
+    (paths.output_dir / "recipe_results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    print_results(args, recipe, paths, results)
     if recipe.ships:
         from reformer_zh.release.reference_model import folder_megabytes, ship
 

@@ -212,7 +212,7 @@ def denoising_pairs(documents: list[str], tokenizer) -> list[tuple[list[int], li
     return list(zip(sources, targets))
 
 
-def main(argv: list[str] | None = None) -> None:
+def parse_arguments(argv: list[str] | None) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--systems", default="reformer-zh,bart")
     parser.add_argument("--budget_minutes", type=float, default=12)
@@ -248,7 +248,66 @@ def main(argv: list[str] | None = None) -> None:
                         help="<system>+pretrain: minutes of the budget spent on denoising pre-training first")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default=None)
-    args = parser.parse_args(argv)
+    return parser, parser.parse_args(argv)
+
+
+def train_and_score(name: str, factories: dict, tokenizer, train_rows: list[dict], encoded: list, splits: dict,
+                    args, pretrain_pairs: list | None) -> tuple[dict, list | None]:
+    """One system trained within the budget (after denoising pre-training for a +pretrain one) and
+    scored on every split: its report entry, and the pre-training pairs for the next system."""
+    pad = tokenizer.pad_token_id
+    torch.manual_seed(0)
+    model = factories[name.removesuffix("+pretrain")]()
+    parameters = sum(p.numel() for p in model.parameters())
+    print(f"{name}: {parameters / 1e6:.1f}M parameters, {args.budget_minutes} min", flush=True)
+
+    def checkpoint(minutes: float, step: int, model=model) -> dict:
+        rows = splits["validation"]
+        scores = rouge_scores(summarize(model, tokenizer, [r["document"] for r in rows], args),
+                              [r["summary"] for r in rows])
+        point = {"minutes": round(minutes, 2), "step": step, "validation_rougeL": scores["rougeL"],
+                 "validation_distinct_share": scores["distinct_share"],
+                 "validation_loss": validation_loss(model, tokenizer, splits["validation"][:128], args)}
+        print(f"  curve {point}", flush=True)
+        return point
+
+    wants_curve = args.curve_minutes or (args.budget_steps and args.curve_steps)
+    entry = {"parameters_millions": parameters / 1e6}
+    fine_tune_minutes = args.budget_minutes
+    if name.endswith("+pretrain"):
+        if pretrain_pairs is None:
+            pretrain_pairs = denoising_pairs([r["document"] for r in train_rows], tokenizer)
+        pretraining = train_for(model, pretrain_pairs, args, pad, budget_minutes=args.pretrain_minutes)
+        entry["pretraining"] = {"minutes": args.pretrain_minutes, "pairs": len(pretrain_pairs), **pretraining}
+        fine_tune_minutes = args.budget_minutes - args.pretrain_minutes
+    entry.update(train_for(model, encoded, args, pad, checkpoint if wants_curve else None,
+                           budget_minutes=fine_tune_minutes, minutes_before=args.budget_minutes - fine_tune_minutes))
+    entry["validation_loss"] = validation_loss(model, tokenizer, splits["validation"], args)
+    for split, rows in splits.items():
+        predictions = summarize(model, tokenizer, [r["document"] for r in rows], args)
+        entry[split] = rouge_scores(predictions, [r["summary"] for r in rows])
+        entry[split + "_examples"] = [
+            {"reference": r["summary"], "prediction": p} for r, p in list(zip(rows, predictions))[:3]
+        ]
+    if args.dev_test:  # once per reported system; the ledger shows any second look
+        from reformer_zh.evaluation.dev_test_ledger import record_dev_test_scoring
+
+        entry["dev_test_scorings"] = record_dev_test_scoring(f"quality.py: {name}", name, vars(args))
+    return entry, pretrain_pairs
+
+
+def print_table(report: dict, splits: dict) -> None:
+    print(f"\n{'system':<24} {'steps':>6} {'val loss':>8} {'split':<10} {'R-1':>6} {'R-2':>6} {'R-L':>6} {'distinct':>8}")
+    for name, entry in report["results"].items():
+        for split in splits:
+            scores = entry[split]
+            loss = f"{entry['validation_loss']:.3f}" if "validation_loss" in entry else ""
+            print(f"{name:<24} {entry.get('steps', ''):>6} {loss:>8} {split:<10} {scores['rouge1']:>6.1f} "
+                  f"{scores['rouge2']:>6.1f} {scores['rougeL']:>6.1f} {scores['distinct_share']:>8.1%}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser, args = parse_arguments(argv)
     if not (DATA / "train.jsonl").exists():
         sys.exit(f"LCSTS not found at {DATA}; this benchmark reads ../shared/data in place")
     torch.set_num_threads(args.threads)
@@ -283,56 +342,15 @@ def main(argv: list[str] | None = None) -> None:
                      "--budget_minutes")
     pretrain_pairs = None
     for name in systems:
-        torch.manual_seed(0)
-        model = factories[name.removesuffix("+pretrain")]()
-        parameters = sum(p.numel() for p in model.parameters())
-        print(f"{name}: {parameters / 1e6:.1f}M parameters, {args.budget_minutes} min", flush=True)
-
-        def checkpoint(minutes: float, step: int, model=model) -> dict:
-            rows = splits["validation"]
-            scores = rouge_scores(summarize(model, tokenizer, [r["document"] for r in rows], args),
-                                  [r["summary"] for r in rows])
-            point = {"minutes": round(minutes, 2), "step": step, "validation_rougeL": scores["rougeL"],
-                     "validation_distinct_share": scores["distinct_share"],
-                     "validation_loss": validation_loss(model, tokenizer, splits["validation"][:128], args)}
-            print(f"  curve {point}", flush=True)
-            return point
-
-        wants_curve = args.curve_minutes or (args.budget_steps and args.curve_steps)
-        entry = {"parameters_millions": parameters / 1e6}
-        fine_tune_minutes = args.budget_minutes
-        if name.endswith("+pretrain"):
-            if pretrain_pairs is None:
-                pretrain_pairs = denoising_pairs([r["document"] for r in train_rows], tokenizer)
-            pretraining = train_for(model, pretrain_pairs, args, pad, budget_minutes=args.pretrain_minutes)
-            entry["pretraining"] = {"minutes": args.pretrain_minutes, "pairs": len(pretrain_pairs), **pretraining}
-            fine_tune_minutes = args.budget_minutes - args.pretrain_minutes
-        entry.update(train_for(model, encoded, args, pad, checkpoint if wants_curve else None,
-                               budget_minutes=fine_tune_minutes, minutes_before=args.budget_minutes - fine_tune_minutes))
-        entry["validation_loss"] = validation_loss(model, tokenizer, splits["validation"], args)
-        for split, rows in splits.items():
-            predictions = summarize(model, tokenizer, [r["document"] for r in rows], args)
-            entry[split] = rouge_scores(predictions, [r["summary"] for r in rows])
-            entry[split + "_examples"] = [
-                {"reference": r["summary"], "prediction": p} for r, p in list(zip(rows, predictions))[:3]
-            ]
-        if args.dev_test:  # once per reported system; the ledger shows any second look
-            from reformer_zh.evaluation.dev_test_ledger import record_dev_test_scoring
-
-            entry["dev_test_scorings"] = record_dev_test_scoring(f"quality.py: {name}", name, vars(args))
+        entry, pretrain_pairs = train_and_score(name, factories, tokenizer, train_rows, encoded, splits, args,
+                                                pretrain_pairs)
         report["results"][name] = entry
         print(json.dumps({k: v for k, v in entry.items() if not k.endswith("examples")}, ensure_ascii=False), flush=True)
         if args.out:  # after every system: a long run that is stopped keeps what it measured
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)
             Path(args.out).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
 
-    print(f"\n{'system':<24} {'steps':>6} {'val loss':>8} {'split':<10} {'R-1':>6} {'R-2':>6} {'R-L':>6} {'distinct':>8}")
-    for name, entry in report["results"].items():
-        for split in splits:
-            scores = entry[split]
-            loss = f"{entry['validation_loss']:.3f}" if "validation_loss" in entry else ""
-            print(f"{name:<24} {entry.get('steps', ''):>6} {loss:>8} {split:<10} {scores['rouge1']:>6.1f} "
-                  f"{scores['rouge2']:>6.1f} {scores['rougeL']:>6.1f} {scores['distinct_share']:>8.1%}")
+    print_table(report, splits)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")

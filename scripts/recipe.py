@@ -102,6 +102,16 @@ def story_recipe(preset: str, label: str = "reformer-zh") -> Recipe:
 
 PROGRAM_BASELINES = ("first 287 characters", "story leads in the first 1024 characters", "story leads of the whole evening")
 
+
+def program_recipe(**fields) -> Recipe:
+    """A whole CCTV evening (median 6,914 characters) -> its rundown: a fine-tune on windows of
+    whole stories, their headlines from the story file; validation and dev_test read whole evenings
+    beside the rules for rundowns. `fields`: what the program recipes set apart (start, windows,
+    minutes, flags, label)."""
+    return Recipe(folder="xwlb", train_file="program_train.jsonl.gz", validation_file="program_validation.jsonl.gz",
+                  test_file="program_dev_test.jsonl.gz", story_file="story_train.jsonl.gz",
+                  baselines=PROGRAM_BASELINES, **fields)
+
 # The model that ships with the package (issue 34): the story recipe for 120 training minutes,
 # a checkpoint every 20 (`--resume` continues an interrupted run with its minutes counted).
 REFERENCE_MODEL = story_recipe("headline")
@@ -160,23 +170,17 @@ RECIPES = {
     # repeated-n-gram ban beam search loops (R-L 11.8); a 6-gram ban stops it (17.1; 12-gram 15.9)
     # but stops short (0.29 of the reference length); at least 150 new tokens: 21.3 (250: 21.1,
     # length_penalty 2: 17.2).
-    "xwlb-program": Recipe(
-        folder="xwlb", train_file="program_train.jsonl.gz", validation_file="program_validation.jsonl.gz",
-        test_file="program_dev_test.jsonl.gz", max_train_minutes=100, start_from="xwlb-story",
-        window_chars=4096, story_file="story_train.jsonl.gz",
+    "xwlb-program": program_recipe(
+        max_train_minutes=100, start_from="xwlb-story", window_chars=4096,
         flags=["--max_source_length", "16384", "--max_target_length", "512", "--config_overrides",
                f"max_position_embeddings=16384,encoder_position_offset_in_training=true,{NO_DROPOUT}",
                "--per_device_train_batch_size", "4", *PROGRAM_FLAGS],
-        baselines=PROGRAM_BASELINES,
     ),
-    "xwlb-program-onepass": Recipe(
-        folder="xwlb", train_file="program_train.jsonl.gz", validation_file="program_validation.jsonl.gz",
-        test_file="program_dev_test.jsonl.gz", max_train_minutes=100, start_from=SHIPPED,
-        window_chars=4096, story_file="story_train.jsonl.gz", skip_briefs=True,
+    "xwlb-program-onepass": program_recipe(
+        max_train_minutes=100, start_from=SHIPPED, window_chars=4096, skip_briefs=True,
         flags=["--max_source_length", "16384", "--max_target_length", "512", "--config_overrides",
                f"max_position_embeddings=16384,encoder_position_offset_in_training=true,{NO_DROPOUT},"
                f"{ONE_PASS_OVERRIDES}", "--per_device_train_batch_size", "4", *PROGRAM_FLAGS, *ONE_PASS_DECODING],
-        baselines=PROGRAM_BASELINES,
     ),
     # the one-pass model's second stage: whole evenings. 4,096-character windows hold a median 6
     # headlines (139 characters) where a validation evening's rundown has 12 (about 287), so the
@@ -184,27 +188,21 @@ RECIPES = {
     # 16,384 characters hold whole evenings without their briefs (4,475 windows from 4,543
     # evenings, median 13 headlines and 5,771 characters; the same 26.7M characters as the 4,096
     # windows), two a step (`group_by_length` pairs similar lengths, so the padding stays small).
-    "xwlb-program-onepass-whole": Recipe(
-        folder="xwlb", train_file="program_train.jsonl.gz", validation_file="program_validation.jsonl.gz",
-        test_file="program_dev_test.jsonl.gz", max_train_minutes=80, start_from="xwlb-program-onepass",
-        window_chars=16384, story_file="story_train.jsonl.gz", skip_briefs=True,
+    "xwlb-program-onepass-whole": program_recipe(
+        max_train_minutes=80, start_from="xwlb-program-onepass", window_chars=16384, skip_briefs=True,
         flags=["--max_source_length", "16384", "--max_target_length", "512", "--config_overrides",
                f"max_position_embeddings=16384,encoder_position_offset_in_training=true,{NO_DROPOUT},"
                f"{ONE_PASS_OVERRIDES}", "--per_device_train_batch_size", "2", *PROGRAM_FLAGS, *ONE_PASS_DECODING],
-        baselines=PROGRAM_BASELINES,
     ),
     # the side-by-side's full-attention baseline (issue 13): the same two recipes for a BART of
     # `headline`'s size, whose 1,024 positions read the first 1,023 characters of an evening
     # (and [EOS]); it fine-tunes on windows of whole stories of at most 1,023 characters (pairs it
     # can read entirely) with four times the batch (about the same characters a step)
     "xwlb-story-bart": story_recipe("bart-headline", "bart"),
-    "xwlb-program-bart": Recipe(
-        folder="xwlb", train_file="program_train.jsonl.gz", validation_file="program_validation.jsonl.gz",
-        test_file="program_dev_test.jsonl.gz", max_train_minutes=100, start_from="xwlb-story-bart",
-        window_chars=1023, story_file="story_train.jsonl.gz", label="bart",
+    "xwlb-program-bart": program_recipe(
+        max_train_minutes=100, start_from="xwlb-story-bart", window_chars=1023, label="bart",
         flags=["--max_source_length", "1024", "--max_target_length", "512", "--per_device_train_batch_size", "16",
                *PROGRAM_FLAGS],  # ours' decoding, until chosen for it
-        baselines=PROGRAM_BASELINES,
     ),
     # the side-by-side's sparse-attention baseline (issue 13): the same two recipes for an LED of
     # `headline`'s size (sliding windows of 256 tokens). Its positions are learned, one row each,
@@ -214,14 +212,11 @@ RECIPES = {
     # (about the characters of `xwlb-program`'s four 4,096-character windows); 16,384 is also
     # what reformer-zh reads.
     "xwlb-story-led": story_recipe("led-headline", "led"),
-    "xwlb-program-led": Recipe(
-        folder="xwlb", train_file="program_train.jsonl.gz", validation_file="program_validation.jsonl.gz",
-        test_file="program_dev_test.jsonl.gz", max_train_minutes=100, start_from="xwlb-story-led",
-        window_chars=16384, story_file="story_train.jsonl.gz", label="led",
+    "xwlb-program-led": program_recipe(
+        max_train_minutes=100, start_from="xwlb-story-led", window_chars=16384, label="led",
         flags=["--max_source_length", "16384", "--max_target_length", "512", "--config_overrides",
                "max_encoder_position_embeddings=16384", "--per_device_train_batch_size", "2",
                *PROGRAM_FLAGS],  # ours' decoding, until chosen for it
-        baselines=PROGRAM_BASELINES,
     ),
 }
 
@@ -348,7 +343,8 @@ def run_results(args, recipe: Recipe, paths: RecipePaths, command: list[str], me
                "minutes_validation": round(metrics.get("eval_runtime", 0) / 60, 1),
                "minutes_dev_test": round(metrics.get("predict_runtime", 0) / 60, 1),
                "train_steps": steps, "cooldown_started_step": metrics.get("train_cooldown_started_step"),
-               "scored_pairs": len(scored_rows), "dev_test": model, ("validation_baselines" if validation_only else "dev_test_baselines"): baselines,
+               "scored_pairs": len(scored_rows), "dev_test": model,
+               ("validation_baselines" if validation_only else "dev_test_baselines"): baselines,
                "validation": {k.removeprefix("eval_"): v for k, v in metrics.items() if k.startswith("eval_")},
                "train_command": "python scripts/train.py " + " ".join(command),
                "reproduce_by_steps": f"python scripts/recipe.py {args.recipe} --max_steps {steps}"}
@@ -364,8 +360,8 @@ def print_results(args, recipe: Recipe, paths: RecipePaths, results: dict) -> No
     split_name = "dev_test" if args.dev_test else "validation"
     shown = results["dev_test"] if args.dev_test else results["validation"]
     baselines = results["dev_test_baselines" if args.dev_test else "validation_baselines"]
-    print(f"\n{args.recipe}: {results['minutes_total']:.0f} minutes in all; {split_name} ({results['scored_pairs']} pairs), "
-          "character ROUGE F1")
+    print(f"\n{args.recipe}: {results['minutes_total']:.0f} minutes in all; {split_name} "
+          f"({results['scored_pairs']} pairs), character ROUGE F1")
     print(f"{'system':<36} {'R-1':>6} {'R-2':>6} {'R-L':>6} {'distinct':>8}")
     for system, scores in ((recipe.label, shown), *baselines.items()):
         print(f"{system:<36} {scores.get('rouge1', float('nan')):>6.1f} {scores.get('rouge2', float('nan')):>6.1f} "

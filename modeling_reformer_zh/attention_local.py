@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from .attention_utils import (
+    chunked_attention_options,
     QueryKeyValueAttention,
     look_around_positions,
     look_around_vectors,
@@ -29,6 +30,8 @@ def local_attention(
     value: Tensor,
     *,
     key_mask: Tensor | None,
+    # from `causal` on, the options lsh_attention takes too (a deliberate twin: both layers pass
+    # them with attention_utils.chunked_attention_options)
     causal: bool,
     chunk_length: int,
     num_chunks_before: int,
@@ -95,13 +98,7 @@ class ReformerZhLocalSelfAttention(QueryKeyValueAttention):
                 pad_to_multiple(key, self.chunk_length, dim=2),
                 pad_to_multiple(value, self.chunk_length, dim=2),
                 key_mask=attention_mask,
-                causal=self.is_causal,
-                chunk_length=self.chunk_length,
-                num_chunks_before=self.num_chunks_before,
-                num_chunks_after=self.num_chunks_after,
-                dropout_p=self.dropout_p,
-                training=self.training,
-                memory=self.memory,
+                **chunked_attention_options(self),
             )[:, :, :seq_length]
         return self.project_output(output)
 

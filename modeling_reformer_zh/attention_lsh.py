@@ -38,6 +38,7 @@ from torch import Tensor, nn
 INFERENCE_HASH_SEED = 20200113  # the Reformer paper's arXiv date
 
 from .attention_utils import (
+    chunked_attention_options,
     combine_heads,
     look_around_positions,
     look_around_vectors,
@@ -444,13 +445,7 @@ class ReformerZhLSHSelfAttention(nn.Module):
             buckets=self._buckets(query_key, routing),
             num_buckets=routing.total_buckets,
             key_mask=attention_mask,
-            causal=self.is_causal,
-            chunk_length=self.chunk_length,
-            num_chunks_before=self.num_chunks_before,
-            num_chunks_after=self.num_chunks_after,
-            dropout_p=self.dropout_p,
-            training=self.training,
-            memory=self.memory,
+            **chunked_attention_options(self),
         )
         return output[:, :, :seq_length]
 

@@ -270,6 +270,14 @@ def fused_masked_attention(
     return output.reshape(permuted_shape).permute(*inverse, len(leading), len(leading) + 1)
 
 
+def chunked_attention_options(layer: torch.nn.Module) -> dict:
+    """What the chunked attention kinds (local, LSH) pass alike to their attention function: the
+    layer's causality, chunk look-around, dropout and persistent memory."""
+    return dict(causal=layer.is_causal, chunk_length=layer.chunk_length, num_chunks_before=layer.num_chunks_before,
+                num_chunks_after=layer.num_chunks_after, dropout_p=layer.dropout_p, training=layer.training,
+                memory=layer.memory)
+
+
 class QueryKeyValueAttention(torch.nn.Module):
     """Base of the attention kinds with separate query, key and value projections (local, full,
     cross): the projections, the head layout and the dropout rate they share."""

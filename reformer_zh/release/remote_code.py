@@ -25,10 +25,15 @@ def remote_code_files(root: Path = PROJECT_ROOT) -> list[Path]:
 
 
 def write_remote_code(folder: Path, root: Path = PROJECT_ROOT) -> list[str]:
-    """Copy the remote code into `folder` where a file is missing or differs from the project's;
+    """Make `folder`'s Python files the project's remote code: copy each where it is missing or
+    differs, and remove a `.py` file the project no longer has (a module renamed or merged since
+    the copies were written, which a wheel built from this folder would otherwise carry);
     -> the names written."""
+    sources = remote_code_files(root)
+    for left_over in sorted(set(Path(folder).glob("*.py")) - {Path(folder) / source.name for source in sources}):
+        left_over.unlink()
     written = []
-    for source in remote_code_files(root):
+    for source in sources:
         target = Path(folder) / source.name
         if not target.is_file() or target.read_bytes() != source.read_bytes():
             shutil.copyfile(source, target)

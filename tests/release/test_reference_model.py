@@ -125,7 +125,7 @@ def test_git_holds_no_copy_of_the_model_code_in_the_shipped_folder():
     assert not [name for name in tracked if name.endswith(".py")], tracked
 
 
-def test_the_folder_gets_the_projects_code_written_where_missing_or_stale(tmp_path):
+def test_the_folder_gets_the_projects_code_written_where_missing_or_stale_and_nothing_else(tmp_path):
     from reformer_zh.release.remote_code import remote_code_files, write_remote_code
 
     names = [path.name for path in remote_code_files()]
@@ -135,6 +135,10 @@ def test_the_folder_gets_the_projects_code_written_where_missing_or_stale(tmp_pa
     (tmp_path / "pipeline_reformer_zh.py").write_text("# an old copy\n")
     assert write_remote_code(tmp_path) == ["pipeline_reformer_zh.py"] and write_remote_code(tmp_path) == []
     assert all((tmp_path / path.name).read_bytes() == path.read_bytes() for path in remote_code_files())
+    (tmp_path / "feed_forward.py").write_text("# a module the project has since renamed\n")
+    (tmp_path / "config.json").write_text("{}")
+    assert write_remote_code(tmp_path) == [] and not (tmp_path / "feed_forward.py").exists()
+    assert (tmp_path / "config.json").is_file()  # only code is the project's to remove
 
 
 @pytest.mark.slow

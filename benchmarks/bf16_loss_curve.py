@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from reformer_zh.hardware import machine_record  # noqa: E402
+from shared_data import command_line, write_results  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "xwlb"
 
@@ -110,11 +111,10 @@ def main(argv: list[str] | None = None) -> dict:
     result = {"machine": machine_record(), "steps": args.steps, "seeds": seeds, "flags": args.flags, "curve": rows,
               "second_half_mean_precision_gap": sum(r["precision_gap"] for r in late) / len(late),
               "second_half_mean_seed_gap": sum(r["seed_gap"] for r in late) / len(late),
-              "command": "python benchmarks/bf16_loss_curve.py " + " ".join(argv if argv is not None else sys.argv[1:])}
+              "command": command_line("bf16_loss_curve.py", argv)}
     print(f"second half: bf16-fp32 gap {result['second_half_mean_precision_gap']:.3f}, "
           f"seed gap {result['second_half_mean_seed_gap']:.3f}")
-    if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    write_results(args.out, result)
     return result
 
 

@@ -29,7 +29,7 @@ from reformer_zh.hardware import machine_record  # noqa: E402
 from reformer_zh.release.reference_model import reference_model_dir  # noqa: E402
 from reformer_zh.evaluation.rouge_zh import rouge_scores  # noqa: E402
 from reformer_zh.evaluation.section_metrics import section_metrics  # noqa: E402
-from tokenization.build_vocab import read_jsonl  # noqa: E402
+from shared_data import shared_rows, write_results  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "xwlb"
 RULE = "story leads of the whole evening"
@@ -57,10 +57,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    path = DATA / f"program_{args.split}.jsonl.gz"
-    if not path.is_file():
-        parser.exit(2, f"error: {path} is not there; this benchmark reads the shared xwlb data in place.\n")
-    rows = read_jsonl(path)[: args.limit]
+    rows = shared_rows(parser, DATA / f"program_{args.split}.jsonl.gz", args.limit)
     documents, references = [row["document"] for row in rows], [row["summary"] for row in rows]
     from transformers import pipeline
 
@@ -93,8 +90,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"{seconds / len(rows):.2f} s per evening (batch {args.batch_size})")
     if args.split == "dev_test":  # scored once per reported system; the ledger shows any second look
         result["dev_test_scorings"] = record_dev_test_scoring(method, model, options)
-    if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    write_results(args.out, result)
     return result
 
 

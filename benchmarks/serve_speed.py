@@ -9,7 +9,6 @@ Issue 37's target: an evening of about 7,000 characters in under 15 s on 2 cores
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -23,6 +22,7 @@ sys.path.insert(0, str(ROOT))
 from reformer_zh.hardware import machine_record  # noqa: E402
 from reformer_zh.release.reference_model import reference_model_dir  # noqa: E402
 from reformer_zh.serving.explanation import summarize_with_sources  # noqa: E402
+from shared_data import command_line, write_results  # noqa: E402
 from tokenization.build_vocab import read_jsonl  # noqa: E402
 
 EVENINGS = ROOT.parent / "shared" / "data" / "xwlb" / "program_validation.jsonl.gz"
@@ -55,11 +55,10 @@ def main(argv: list[str] | None = None) -> dict:
               "median_characters": statistics.median(r["characters"] for r in rows),
               "median_seconds": statistics.median(r["seconds"] for r in rows),
               "max_seconds": max(r["seconds"] for r in rows), "evenings": rows,
-              "command": "python benchmarks/serve_speed.py " + " ".join(argv if argv is not None else sys.argv[1:])}
+              "command": command_line("serve_speed.py", argv)}
     print(f"median {result['median_seconds']} s for {result['median_characters']} characters "
           f"(at most {result['max_seconds']} s); the model loads in {result['load_seconds']} s")
-    if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    write_results(args.out, result)
     return result
 
 

@@ -30,7 +30,7 @@ from reformer_zh.evaluation.dev_test_ledger import record_dev_test_scoring  # no
 from reformer_zh.hardware import machine_record  # noqa: E402
 from reformer_zh.release.reference_model import reference_model_dir  # noqa: E402
 from reformer_zh.evaluation.rouge_zh import rouge_scores  # noqa: E402
-from tokenization.build_vocab import read_jsonl  # noqa: E402
+from shared_data import shared_rows, write_results  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "xwlb"
 
@@ -71,10 +71,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    path = DATA / f"story_{args.split}.jsonl.gz"
-    if not path.is_file():
-        parser.exit(2, f"error: {path} is not there; this benchmark reads the shared xwlb data in place.\n")
-    rows = read_jsonl(path)[: args.limit]
+    rows = shared_rows(parser, DATA / f"story_{args.split}.jsonl.gz", args.limit)
     from transformers import pipeline
 
     model = args.model or str(reference_model_dir())
@@ -111,8 +108,7 @@ def main(argv: list[str] | None = None) -> dict:
             for row, output in zip(rows, outputs):
                 handle.write(json.dumps({"id": row.get("id"), "output": output, "reference": row["summary"]},
                                         ensure_ascii=False) + "\n")
-    if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    write_results(args.out, result)
     return result
 
 

@@ -144,7 +144,10 @@ GENERAL = Recipe(
     folder="xwlb", train_file="story_train.jsonl.gz", validation_file="story_validation.jsonl.gz",
     test_file="story_dev_test.jsonl.gz", max_train_minutes=110, start_from=SHIPPED, mixture_rounds=10,
     flags=["--max_source_length", "1024", "--max_target_length", "400", "--config_overrides", NO_DROPOUT,
-           "--learning_rate", "5e-4", "--warmup_steps", "100", "--max_eval_samples", "300"],
+           "--learning_rate", "5e-4", "--warmup_steps", "100", "--max_eval_samples", "300",
+           # a checkpoint every 20 minutes (`--resume` continues from it): a 105-minute run whose
+           # process was lost during its final evaluation left nothing (docs/experiments.md)
+           "--save_every_minutes", "20", "--save_total_limit", "1"],
 )
 
 RECIPES = {

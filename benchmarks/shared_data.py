@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from tokenization.build_vocab import read_jsonl
@@ -27,6 +28,4 @@ def write_results(out: str | None, result: dict) -> None:
 def command_line(script: str, argv: list[str] | None) -> str:
     """The command that ran `script` with `argv` (the process's own arguments when None), for the
     results JSON."""
-    import sys
-
     return f"python benchmarks/{script} " + " ".join(argv if argv is not None else sys.argv[1:])

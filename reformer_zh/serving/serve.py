@@ -100,11 +100,10 @@ def read_document(headers, body_stream) -> str:
 
 def answer_summarize_request(headers, body_stream, summarizer, generate: dict, lock: threading.Lock,
                              request_seconds: float, read_seconds: float) -> tuple[int, dict]:
-    """(status, JSON answer) for one POST /api/summarize: the page's answer (200, with the
-    document's length as "characters" for the log), or an error with its status: the request's
-    own (RequestError), 408 for a body that stopped coming, 503 past `request_seconds` (the wait
-    for the one model `lock` guards included), 413/400 for a document the pipeline refuses, 500
-    for a failure of the model."""
+    """(status, JSON answer) for one POST /api/summarize: the page's answer (200, logged), or an
+    error with its status: the request's own (RequestError), 408 for a body that stopped coming,
+    503 past `request_seconds` (the wait for the one model `lock` guards included), 413/400 for a
+    document the pipeline refuses, 500 for a failure of the model."""
     started = time.perf_counter()
     document = ""
     try:
@@ -128,7 +127,8 @@ def answer_summarize_request(headers, body_stream, summarizer, generate: dict, l
     except Exception:
         logger.exception("summarizing a %d-character document failed", len(document))
         return 500, {"error": "the model failed on this document (see the server's log)"}
-    return 200, {**answer, "characters": len(document)}
+    logger.info("summarized %d characters in %.1f s", len(document), answer["seconds"])
+    return 200, answer
 
 
 def make_handler(summarizer, generate: dict, model_name: str, names: frozenset[str] = LOOPBACK_NAMES,
@@ -200,8 +200,6 @@ def make_handler(summarizer, generate: dict, model_name: str, names: frozenset[s
             status, answer = answer_summarize_request(self.headers, self.rfile, summarizer, generate, lock,
                                                       request_seconds, read_seconds)
             self.close_connection = self.close_connection or status == 408
-            if status == 200:
-                logger.info("summarized %d characters in %.1f s", answer.pop("characters"), answer["seconds"])
             self.send_json(status, answer)
 
     return Handler

@@ -8,7 +8,9 @@ import time
 import pytest
 import torch
 
-from modeling_reformer_zh import ReformerZhConfig, ReformerZhForConditionalGeneration
+from modeling_reformer_zh import ReformerZhForConditionalGeneration
+
+from utils import ReformerZhModelTester
 
 EOS, START, FIRST_SYMBOL, NUM_SYMBOLS, LENGTH = 3, 2, 5, 12, 8
 
@@ -27,24 +29,11 @@ def make_batch(generator: torch.Generator, batch_size: int, reverse: bool):
 @pytest.mark.parametrize("reverse", [False, True], ids=["copy", "reverse"])
 def test_learns_to_copy_and_reverse(reverse):
     torch.manual_seed(0)
-    config = ReformerZhConfig(
-        vocab_size=FIRST_SYMBOL + NUM_SYMBOLS,
-        hidden_size=64,
-        num_attention_heads=4,
-        attention_head_size=16,
-        feed_forward_size=128,
-        encoder_attn_layers=["local", "lsh"],
-        decoder_attn_layers=["full", "local"],
-        lsh_attn_chunk_length=4,
-        local_attn_chunk_length=4,
-        num_hashes=2,
-        axial_pos_shape=[4, 8],
-        axial_pos_embds_dim=[16, 48],
-        max_position_embeddings=32,
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
-        hash_seed=0,
-    )
+    # the shared tiny tester's config, widened: the tasks need more room than its 32 dimensions
+    config = ReformerZhModelTester(
+        vocab_size=FIRST_SYMBOL + NUM_SYMBOLS, hidden_size=64, num_attention_heads=4, attention_head_size=16,
+        feed_forward_size=128, axial_pos_shape=[4, 8], axial_pos_embds_dim=[16, 48], max_position_embeddings=32,
+    ).get_config()
     model = ReformerZhForConditionalGeneration(config).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     generator = torch.Generator().manual_seed(0)

@@ -79,11 +79,12 @@ GENERAL_LIMITS = ("Limits: it reads the first 1,024 characters of a section (a w
 
 
 def results_section(results: dict, datasets: list[str], shipped: dict | None = None,
-                    yardstick: dict | None = None) -> str:
+                    yardstick: dict | None = None, interpolation: dict | None = None) -> str:
     """The card's account of how the shipped model was trained and what it scores, from the
     recipe's results JSON (scripts/recipe.py writes it) and, when given, the measurement of the
-    folder itself through the pipeline (benchmarks/shipped_model.py) and on every set and shape
-    (benchmarks/yardstick.py)."""
+    folder itself through the pipeline (benchmarks/shipped_model.py), on every set and shape
+    (benchmarks/yardstick.py), and the weights' mixture with the model it was fine-tuned from
+    (reformer_zh/training/interpolate_weights.py writes `interpolation.json`)."""
     machine = results.get("machine", {})
     test = results.get("dev_test", {})
     scored = [f"dev_test ({test.get('samples', '?')} stories from a later period than training), character ROUGE F1:",
@@ -116,6 +117,9 @@ def results_section(results: dict, datasets: list[str], shipped: dict | None = N
         f"- where: {machine.get('cpu', 'unknown CPU')}, {machine.get('threads', '?')} threads, "
         f"bf16 hardware {machine.get('bf16_hardware') or 'none'}, torch {machine.get('torch', '?')}",
         f"- same steps on another machine: `{results.get('reproduce_by_steps')}`",
+        *([f"- then its weights mixed with the model it was fine-tuned from: {interpolation['base_share']:g} of "
+           f"that one's, {1 - interpolation['base_share']:g} of its own (WiSE-FT; `{portable(interpolation['command'])}`)"]
+          if interpolation else []),
         "- weights stored in bfloat16, loaded as float32",
         "",
         *scored,
@@ -188,7 +192,7 @@ def ship(checkpoint: Path, results_file: Path, out: Path = REFERENCE_MODEL_DIR,
         config["task_specific_params"] = params
     (out / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     tokenizer.save_pretrained(out)
-    for name in ("all_results.json", "training_summary.json"):
+    for name in ("all_results.json", "training_summary.json", "interpolation.json"):
         if (checkpoint / name).exists():
             shutil.copyfile(checkpoint / name, out / name)
     (out / "recipe_results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
@@ -199,8 +203,11 @@ def ship(checkpoint: Path, results_file: Path, out: Path = REFERENCE_MODEL_DIR,
     card = (out / "README.md").read_text(encoding="utf-8")
     shipped = json.loads(shipped_file.read_text(encoding="utf-8")) if shipped_file else None
     yardstick = json.loads(yardstick_file.read_text(encoding="utf-8")) if yardstick_file else None
-    (out / "README.md").write_text(card.rstrip() + "\n\n" + results_section(results, list(datasets), shipped, yardstick),
-                                   encoding="utf-8")
+    mixed = checkpoint / "interpolation.json"
+    interpolation = json.loads(mixed.read_text(encoding="utf-8")) if mixed.is_file() else None
+    (out / "README.md").write_text(
+        card.rstrip() + "\n\n" + results_section(results, list(datasets), shipped, yardstick, interpolation),
+        encoding="utf-8")
     size = folder_megabytes(out)
     if size > MAX_MEGABYTES:
         raise ValueError(f"the reference model folder is {size:.1f} MB, more than the {MAX_MEGABYTES} MB a package "

@@ -7,8 +7,9 @@ A fine-tune that learns new kinds of document (issue 43's general model, from th
 model) also forgets some of what the base did best; the two sit in one basin of the loss, so a
 point between them can keep most of both. `base_share` is chosen on validation
 (benchmarks/yardstick.py). The checkpoint written is the tuned one (its config, generation
-config, tokenizer and story-boundary model: what it reads and how long it writes) with the
-mixed weights, and `interpolation.json` says what was mixed:
+config, tokenizer and story-boundary model: what it reads and how long it writes; the records
+of the run that trained it) with the mixed weights, and `interpolation.json` says what was mixed
+(the shipped model's card names it):
 
     python -m reformer_zh.training.interpolate_weights --base reformer_zh/reference_model \\
         --tuned outputs/general --base_share 0.5 --output_dir outputs/general-soup
@@ -18,10 +19,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 
 import torch
+
+
+# what the run that trained the fine-tune wrote of itself, which shipping reads (release/reference_model.py)
+TRAINING_RECORDS = ("recipe_results.json", "training_summary.json", "all_results.json")
 
 
 def interpolated_state(base: dict[str, torch.Tensor], tuned: dict[str, torch.Tensor],
@@ -70,6 +76,9 @@ def main(argv: list[str] | None = None) -> dict:
     tuned.load_state_dict(interpolated_state(base.state_dict(), tuned.state_dict(), args.base_share))
     tuned.save_pretrained(args.output_dir)
     AutoTokenizer.from_pretrained(args.tuned).save_pretrained(args.output_dir)
+    for name in TRAINING_RECORDS:
+        if (Path(args.tuned) / name).is_file():
+            shutil.copyfile(Path(args.tuned) / name, Path(args.output_dir) / name)
     record = {"base": args.base, "tuned": args.tuned, "base_share": args.base_share,
               "command": "python -m reformer_zh.training.interpolate_weights "
                          + " ".join(sys.argv[1:] if argv is None else argv)}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -67,9 +68,14 @@ def test_a_general_model_ships_with_its_yardstick_table_and_its_datas_terms(trai
            "ours": {"rougeL": 31.25, "distinct_share": 1.0}, "seconds_per_document": 0.5}
     yardstick = tmp_path / "yardstick.json"
     yardstick.write_text(json.dumps({"split": "validation", "sets": {"lcsts": row}}))
-    out = reference_model.ship(trained, results, tmp_path / "shipped", repo_id="x/reformer-zh-general",
+    checkpoint = Path(shutil.copytree(trained, tmp_path / "mixed"))  # `trained` is shared read-only
+    command = f"python -m reformer_zh.training.interpolate_weights --base {reference_model.PACKAGE_ROOT}/outputs/a"
+    (checkpoint / "interpolation.json").write_text(json.dumps({"base_share": 0.4, "command": command}))
+    out = reference_model.ship(checkpoint, results, tmp_path / "shipped", repo_id="x/reformer-zh-general",
                                datasets=("xwlb", "csl", "cail2020"), yardstick_file=yardstick)
     card = (out / "README.md").read_text(encoding="utf-8")
+    assert ("0.4 of that one's, 0.6 of its own (WiSE-FT; `python -m reformer_zh.training.interpolate_weights "
+            "--base ./outputs/a`)") in card and (out / "interpolation.json").is_file()
     assert "license: other" in card and "license_name: research-only" in card
     assert "| lcsts | 3 | first sentence | 20.0 | 31.2 | 100% | 0% | 0.50 |" in card
     assert "司法大数据院" in card and "Apache-2.0 as stated by CSL" in card and "a headline model" not in card

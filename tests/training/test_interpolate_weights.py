@@ -41,6 +41,7 @@ def test_the_command_writes_the_tuned_checkpoint_with_the_mixed_weights(tmp_path
         ReformerZhForConditionalGeneration(config).save_pretrained(tmp_path / name)
         sample_tokenizer.save_pretrained(tmp_path / name)
         folders[name] = str(tmp_path / name)
+    (tmp_path / "tuned" / "recipe_results.json").write_text('{"recipe": "general"}')
     main(["--base", folders["base"], "--tuned", folders["tuned"], "--base_share", "0.5",
           "--output_dir", str(tmp_path / "mixed")])
     mixed = ReformerZhForConditionalGeneration.from_pretrained(tmp_path / "mixed").state_dict()
@@ -51,6 +52,8 @@ def test_the_command_writes_the_tuned_checkpoint_with_the_mixed_weights(tmp_path
         assert_close(mixed[name], (base[name] + tuned[name]) / 2, msg=name)
     assert (tmp_path / "mixed" / "vocab.txt").is_file() and (tmp_path / "mixed" / "pipeline_reformer_zh.py").is_file()
     assert json.loads((tmp_path / "mixed" / "interpolation.json").read_text())["base_share"] == 0.5
+    # the fine-tune's training records go with it: shipping the mixture reads them
+    assert json.loads((tmp_path / "mixed" / "recipe_results.json").read_text()) == {"recipe": "general"}
 
 
 def test_writing_over_a_mixed_checkpoint_is_refused(tmp_path):

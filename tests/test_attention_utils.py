@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from modeling_reformer_zh.attention_utils import masked_attention
+from modeling_reformer_zh.attention_utils import broadcast_shape, masked_attention
 from modeling_reformer_zh.persistent_memory import PersistentMemory
 from utils import assert_close
 
@@ -64,3 +64,25 @@ def test_fused_dropout_drops_and_keeps_the_expectation():
                            for _ in range(200)])
     assert not torch.allclose(dropped[0], plain)
     assert (dropped.mean(0) - plain).abs().mean() < 0.1 * plain.abs().mean()
+
+
+def test_broadcast_shape_agrees_with_torch_and_refuses_what_torch_refuses():
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(300):
+        rank = int(torch.randint(0, 5, (), generator=generator))
+        full = torch.randint(0, 4, (rank,), generator=generator).tolist()
+        # each shape a suffix of the full one with some sizes set to 1 and, now and then, a wrong size
+        shapes = []
+        for _ in range(int(torch.randint(1, 5, (), generator=generator))):
+            keep = int(torch.randint(0, rank + 1, (), generator=generator))
+            shape = [size if torch.rand((), generator=generator) < 0.6 else 1 for size in full[rank - keep:]]
+            if shape and torch.rand((), generator=generator) < 0.1:
+                shape[0] += 2
+            shapes.append(torch.Size(shape))
+        try:
+            expected = tuple(torch.broadcast_shapes(*shapes))
+        except RuntimeError:
+            with pytest.raises(RuntimeError, match="do not broadcast"):
+                broadcast_shape(*shapes)
+            continue
+        assert broadcast_shape(*shapes) == expected, shapes

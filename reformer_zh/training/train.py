@@ -38,6 +38,7 @@ from transformers.trainer_utils import has_length
 
 import modeling_reformer_zh  # noqa: F401  (registers the Auto classes)
 from reformer_zh.training.collator import ReformerZhSeq2SeqCollator
+from reformer_zh.training.memory_log import MemoryLogCallback
 from reformer_zh.training.sharding import check_sharding_arguments
 from reformer_zh.training.training_budget import SaveEveryMinutesCallback, TimeBudgetCallback
 from reformer_zh.training.train_arguments import check_hub_arguments, configure_logging, logger, parse_arguments
@@ -97,7 +98,7 @@ def main(argv: list[str] | None = None) -> dict:
     scorer = SummaryScorer(tokenizer, data_args.summary_column, jieba_words=data_args.jieba_rouge)
     scorer.score(splits.eval_raw)
     budget = TimeBudgetCallback(recipe_args.max_train_minutes)
-    callbacks = [budget]
+    callbacks = [budget, MemoryLogCallback()]
     if recipe_args.save_every_minutes is not None:
         callbacks.append(SaveEveryMinutesCallback(recipe_args.save_every_minutes))
     trainer = ReformerZhTrainer(

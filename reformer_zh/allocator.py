@@ -33,7 +33,12 @@ ALLOCATOR_CHOICES = ("auto", "tuned", "system")
 REEXECUTED_VARIABLE = "REFORMER_ZH_ALLOCATOR_REEXECUTED"  # set in the re-executed process: never twice
 JEMALLOC_CANDIDATES = ("/usr/lib/x86_64-linux-gnu/libjemalloc.so.2", "/usr/lib/aarch64-linux-gnu/libjemalloc.so.2",
                        "/usr/lib64/libjemalloc.so.2", "/usr/lib/libjemalloc.so.2", "/usr/local/lib/libjemalloc.so.2")
-JEMALLOC_CONF = "dirty_decay_ms:-1,muzzy_decay_ms:-1"  # keep freed pages: no purge, no re-zeroing
+# Keep freed pages: no purge, no re-zeroing. Where the shapes change from batch to batch (the
+# general recipe's mixture) the pages kept grow with every new shape: a general run was resident
+# at 18.8 GiB after 60 minutes and still growing, on a 24 GiB machine without swap, and resumed
+# under MALLOC_CONF=dirty_decay_ms:10000,muzzy_decay_ms:0 it peaked at 6.6 GiB at the same speed
+# (16.4 steps a minute against 16.6; docs/experiments.md). A MALLOC_CONF already set is kept.
+JEMALLOC_CONF = "dirty_decay_ms:-1,muzzy_decay_ms:-1"
 # mallopt parameters (malloc.h) and the values set: M_MMAP_MAX=0 serves every block from the heap
 # (glibc still mmaps where the heap cannot grow); M_TRIM_THRESHOLD=-1 never gives the heap's top back.
 M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
@@ -75,10 +80,11 @@ def decide(environ: Mapping[str, str], *, maps: str, jemalloc: str | None, is_gl
 
 
 def jemalloc_environment(environ: Mapping[str, str], library: str) -> dict[str, str]:
-    """`environ` with `library` preloaded ahead of any LD_PRELOAD, and jemalloc's page decay off."""
+    """`environ` with `library` preloaded ahead of any LD_PRELOAD, and jemalloc's page decay off
+    unless the user's own MALLOC_CONF says otherwise (see `JEMALLOC_CONF`)."""
     environment = dict(environ)
     environment["LD_PRELOAD"] = ":".join(filter(None, (library, environ.get("LD_PRELOAD"))))
-    environment["MALLOC_CONF"] = JEMALLOC_CONF
+    environment.setdefault("MALLOC_CONF", JEMALLOC_CONF)
     environment[REEXECUTED_VARIABLE] = "1"
     return environment
 
@@ -106,7 +112,8 @@ def configure_allocator() -> None:
     action, why = decide(os.environ, maps=maps, jemalloc=library, is_glibc=is_glibc)
     off = f"{ALLOCATOR_VARIABLE}=system turns this off"
     if action == "reexec":
-        say(f"re-running under jemalloc ({library}, MALLOC_CONF={JEMALLOC_CONF}), which reuses freed memory "
+        conf = os.environ.get("MALLOC_CONF", JEMALLOC_CONF)
+        say(f"re-running under jemalloc ({library}, MALLOC_CONF={conf}), which reuses freed memory "
             f"instead of zeroing fresh pages for every large tensor; {off}.")
         sys.stdout.flush()
         sys.stderr.flush()

@@ -45,6 +45,9 @@ def test_allocator_jemalloc_environment_keeps_other_preloads_and_marks_the_reexe
     environment = allocator.jemalloc_environment({"LD_PRELOAD": "/opt/libfoo.so", "PATH": "/bin"}, JEMALLOC)
     assert environment["LD_PRELOAD"] == f"{JEMALLOC}:/opt/libfoo.so"
     assert environment["MALLOC_CONF"] == "dirty_decay_ms:-1,muzzy_decay_ms:-1"
+    # a user's own setting wins (page decay on, for runs whose shapes vary: allocator.JEMALLOC_CONF)
+    mine = allocator.jemalloc_environment({"MALLOC_CONF": "dirty_decay_ms:10000"}, JEMALLOC)
+    assert mine["MALLOC_CONF"] == "dirty_decay_ms:10000"
     assert environment["PATH"] == "/bin" and environment["REFORMER_ZH_ALLOCATOR_REEXECUTED"] == "1"
 
 

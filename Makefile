@@ -88,8 +88,7 @@ reference-model: install
 
 # issue 43's general model: the shipped model fine-tuned on every shared set together
 # (reformer_zh/training/mixture.py), scored on xwlb story validation; benchmarks/yardstick.py scores the rest
-# Its batches change shape, and jemalloc with page decay off (reformer_zh/allocator.py) kept
-# growing: 18.8 GiB after an hour on a 24 GiB machine; with decay on, at most 6.6 GiB at the same speed.
+# Its batches change shape: jemalloc's page decay on, or its memory grows (reformer_zh/allocator.py, JEMALLOC_CONF).
 general: install
 	MALLOC_CONF=dirty_decay_ms:10000,muzzy_decay_ms:0 $(PY) scripts/recipe.py general
 

@@ -61,15 +61,16 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--base_share", type=float, required=True, help="0: the fine-tune, 1: the base")
     parser.add_argument("--output_dir", required=True)
     args = parser.parse_args(argv)
-    for folder in (args.base, args.tuned):
-        if not (Path(folder) / "config.json").is_file():
-            parser.exit(2, f"error: {folder} holds no config.json; give a checkpoint folder.\n")
     if Path(args.output_dir).resolve() in {Path(args.base).resolve(), Path(args.tuned).resolve()}:
         parser.exit(2, "error: --output_dir is one of the checkpoints mixed; write the mixture elsewhere.\n")
     from transformers import AutoTokenizer
 
     # importing the package registers its tokenizer with AutoTokenizer
     from modeling_reformer_zh import ReformerZhForConditionalGeneration
+    from reformer_zh.release.publish import check_checkpoint
+
+    for folder in (args.base, args.tuned):
+        check_checkpoint(Path(folder))  # weights, config and tokenizer, each named when missing
 
     tuned = ReformerZhForConditionalGeneration.from_pretrained(args.tuned)
     base = ReformerZhForConditionalGeneration.from_pretrained(args.base)

@@ -2,12 +2,10 @@
 (the most it has held), from /proc/self/status (Linux; elsewhere nothing is added).
 
 Why: the machines this project trains on have 24 GiB and no swap. A process that grows towards
-that does not fail cleanly: the kernel evicts the pages of running programs, the machine stops
-answering (even `ps`), and the run dies without a word in its log, which is how a general run
-ended on 2026-12-07 (docs/experiments.md; the cause was not seen then). The general recipe's
-sources and targets vary in length from batch to batch, and under jemalloc with page decay off
-(reformer_zh/allocator.py) its next run was resident at 14.2 GiB after 50 minutes and growing:
-these numbers in the log say whether a run is heading there before it does.
+that does not fail cleanly: the machine stops answering and the run dies without a word in its
+log. A run whose batches change shape can grow so under jemalloc with page decay off
+(reformer_zh/allocator.py, `JEMALLOC_CONF`, where the numbers are); these numbers in the log say
+whether a run is heading there before it does.
 """
 
 from __future__ import annotations

@@ -12,22 +12,26 @@ import datasets
 import torch
 import transformers
 from transformers import Seq2SeqTrainer
+from transformers.trainer_pt_utils import LengthGroupedSampler
 from transformers.trainer_utils import has_length
 
 from modeling_reformer_zh.product_key_memory import memory_usage, product_key_memories
 from reformer_zh.training.label_smoothing import LogProbabilityLabelSmoother
+from reformer_zh.training.length_grouping import batch_shape_keys, list_lengths
 from reformer_zh.training.training_budget import TimeBudgetCallback, add_cooldown
 
 
 class ReformerZhTrainer(Seq2SeqTrainer):
     """`Seq2SeqTrainer` plus what the product-key memory needs: the memory values in their own
     optimizer group (`--memory_learning_rate`, no weight decay), and the share of memory slots
-    read since the last log reported beside the loss (`pkm_usage/<layer>`)."""
+    read since the last log reported beside the loss (`pkm_usage/<layer>`); `group_by_length`
+    batches grouped by summary length too (`target_length_bucket`, reformer_zh/training/length_grouping.py)."""
 
     def __init__(self, *args, memory_learning_rate: float | None = None, budget: TimeBudgetCallback | None = None,
-                 lr_cooldown_share: float = 0.0, **kwargs) -> None:
+                 lr_cooldown_share: float = 0.0, target_length_bucket: int = 0, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.memory_learning_rate = memory_learning_rate
+        self.target_length_bucket = target_length_bucket
         self.budget = budget or TimeBudgetCallback(None)
         self.lr_cooldown_share = lr_cooldown_share
         if self.label_smoother is not None and getattr(self.model.config, "copy_attention", False):
@@ -66,6 +70,21 @@ class ReformerZhTrainer(Seq2SeqTrainer):
             optimizer.add_param_group({"params": list(values.values()), "lr": self.memory_learning_rate,
                                        "weight_decay": 0.0})
         return optimizer
+
+    def _get_train_sampler(self, train_dataset=None):
+        """With `group_by_length` and `target_length_bucket` > 0: transformers' length-grouped
+        sampler over keys of summary bucket, then document length. transformers v5 cannot be told
+        this through a `length` column: it drops the columns the model does not take before its
+        sampler reads them. A `length` column the user made (`--length_column_name`) still wins."""
+        dataset = self.train_dataset if train_dataset is None else train_dataset
+        if (self.target_length_bucket > 0 and self.args.train_sampling_strategy == "group_by_length"
+                and isinstance(dataset, datasets.Dataset) and "labels" in dataset.column_names
+                and self.args.length_column_name not in dataset.column_names):
+            keys = batch_shape_keys(list_lengths(dataset, "input_ids"), list_lengths(dataset, "labels"),
+                                    self.target_length_bucket)
+            return LengthGroupedSampler(self.args.train_batch_size * self.args.gradient_accumulation_steps,
+                                        lengths=keys)
+        return super()._get_train_sampler(train_dataset)
 
     def _get_eval_sampler(self, eval_dataset):
         """Evaluation and prediction in dataset order. transformers v5 length-groups them too when
@@ -117,7 +136,8 @@ def training_summary(model_args, data_args, training_args, recipe_args) -> dict:
         hyperparameters[name] = getattr(value, "value", value)
     hyperparameters.update(world_size=training_args.world_size, max_source_length=data_args.max_source_length,
                            max_target_length=data_args.max_target_length,
-                           max_train_minutes=recipe_args.max_train_minutes)
+                           max_train_minutes=recipe_args.max_train_minutes,
+                           target_length_bucket=recipe_args.target_length_bucket)
     return {
         "base_model": model_args.model_name_or_path,
         "dataset": data_args.dataset_name,

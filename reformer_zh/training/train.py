@@ -114,6 +114,7 @@ def main(argv: list[str] | None = None) -> dict:
         callbacks=callbacks,
         budget=budget,
         lr_cooldown_share=recipe_args.lr_cooldown_share,
+        target_length_bucket=recipe_args.target_length_bucket,
     )
     all_metrics: dict = {}
     if training_args.do_train:

@@ -143,6 +143,12 @@ class RecipeArguments:
         metadata={"help": "save a checkpoint every this many minutes of training (with --save_total_limit, the "
                           "last ones are kept); a run resumed from one counts --max_train_minutes already spent"},
     )
+    target_length_bucket: int = field(
+        default=32,
+        metadata={"help": "with group_by_length (the default here): batch rows by their summary's length in buckets of "
+                          "this many tokens first, their document's length second (transformers: the document's "
+                          "alone); 0: the document's alone (reformer_zh/training/length_grouping.py)"},
+    )
     cpu_bf16: str = field(
         default="auto",
         metadata={"help": "training on a CPU: bf16 autocast on, off, or auto (on where the CPU has AMX or "
@@ -210,6 +216,9 @@ def check_recipe_arguments(recipe_args: RecipeArguments) -> None:
         raise ValueError(f"--max_train_minutes must be positive, got {recipe_args.max_train_minutes}.")
     if not 0 <= recipe_args.lr_cooldown_share <= 1:
         raise ValueError(f"--lr_cooldown_share is a share of the budget, from 0 to 1; got {recipe_args.lr_cooldown_share}.")
+    if recipe_args.target_length_bucket < 0:
+        raise ValueError(f"--target_length_bucket is a number of tokens (0: group by the document's length alone), "
+                         f"got {recipe_args.target_length_bucket}.")
     if recipe_args.save_every_minutes is not None and recipe_args.save_every_minutes <= 0:
         raise ValueError(f"--save_every_minutes must be positive, got {recipe_args.save_every_minutes}.")
 

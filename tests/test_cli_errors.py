@@ -34,9 +34,13 @@ def test_publish_refuses_a_pickle_checkpoint_in_one_line(tmp_path):
     assert_clean_error(result, "re-save it as safetensors")
 
 
-def test_train_reports_a_bad_flag_value_in_one_line(tmp_path):
-    result = run_tool("train.py", "--output_dir", str(tmp_path), "--do_train", "--max_train_minutes", "-1")
-    assert_clean_error(result, "--max_train_minutes must be positive")
+@pytest.mark.parametrize("flag,value,message", [
+    ("--max_train_minutes", "-1", "--max_train_minutes must be positive"),
+    ("--target_length_bucket", "-8", "--target_length_bucket is a number of tokens"),
+])
+def test_train_reports_a_bad_flag_value_in_one_line(tmp_path, flag, value, message):
+    result = run_tool("train.py", "--output_dir", str(tmp_path), "--do_train", flag, value)
+    assert_clean_error(result, message)
 
 
 def test_summarize_reports_a_missing_checkpoint_in_one_line(tmp_path):

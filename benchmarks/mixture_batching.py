@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from reformer_zh.hardware import machine_record  # noqa: E402
 from reformer_zh.release.reference_model import reference_model_dir  # noqa: E402
 from reformer_zh.training import train  # noqa: E402
-from reformer_zh.training.length_grouping import batch_shape_keys  # noqa: E402
+from reformer_zh.training.length_grouping import batch_shape_keys, padded_lengths  # noqa: E402
 from reformer_zh.training.mixture import write_mixture  # noqa: E402
 
 BATCH = 32
@@ -40,13 +40,12 @@ SOURCE_TOKENS, TARGET_TOKENS = 1024, 400
 BUCKETS = (0, 32)
 
 
-def padded_lengths(sources: np.ndarray, targets: np.ndarray, bucket: int, seed: int = 0) -> dict:
+def epoch_padding(sources: np.ndarray, targets: np.ndarray, bucket: int, seed: int = 0) -> dict:
     """Mean tokens a batch pads its documents and summaries to over one epoch, grouped one way."""
     keys = sources.tolist() if bucket == 0 else batch_shape_keys(sources, targets, bucket)
-    order = np.array(get_length_grouped_indices(keys, BATCH, generator=torch.Generator().manual_seed(seed)))
-    batches = [order[i:i + BATCH] for i in range(0, len(order), BATCH)]
-    return {"document_tokens_per_batch": round(float(np.mean([sources[b].max() for b in batches])), 1),
-            "summary_tokens_per_batch": round(float(np.mean([targets[b].max() for b in batches])), 1),
+    order = get_length_grouped_indices(keys, BATCH, generator=torch.Generator().manual_seed(seed))
+    return {"document_tokens_per_batch": round(float(padded_lengths(order, sources, BATCH).mean()), 1),
+            "summary_tokens_per_batch": round(float(padded_lengths(order, targets, BATCH).mean()), 1),
             "document_tokens_per_row": round(float(sources.mean()), 1),
             "summary_tokens_per_row": round(float(targets.mean()), 1)}
 
@@ -87,7 +86,7 @@ def main(argv: list[str] | None = None) -> dict:
         train_file = Path(scratch) / "mixture.jsonl"
         write_mixture(train_file, rounds=1)
         sources, targets = row_lengths(train_file)
-        padding = {str(bucket): padded_lengths(sources, targets, bucket) for bucket in BUCKETS}
+        padding = {str(bucket): epoch_padding(sources, targets, bucket) for bucket in BUCKETS}
         print(json.dumps(padding, indent=1), flush=True)
         seconds: dict[str, list[float]] = {str(bucket): [] for bucket in BUCKETS}
         for _ in range(args.rounds):

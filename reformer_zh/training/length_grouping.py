@@ -38,3 +38,10 @@ def list_lengths(dataset: datasets.Dataset, column: str) -> np.ndarray:
     """The length of every row's list in `column`, read from the Arrow table (no Python list per
     row: the general mixture has 241,000 rows), in the dataset's row order."""
     return pc.list_value_length(dataset.with_format("arrow")[column]).to_numpy(zero_copy_only=False)
+
+
+def padded_lengths(order: list[int], lengths: np.ndarray, batch_size: int) -> np.ndarray:
+    """What each batch of `batch_size` consecutive rows of `order` is padded to: its longest row's
+    length (the measure the grouping lowers; benchmarks/mixture_batching.py reports its mean)."""
+    order = np.asarray(order)
+    return np.array([lengths[order[start:start + batch_size]].max() for start in range(0, len(order), batch_size)])

@@ -7,7 +7,7 @@ import pytest
 import torch
 from transformers import Seq2SeqTrainingArguments
 
-from reformer_zh.training.length_grouping import batch_shape_keys, list_lengths
+from reformer_zh.training.length_grouping import batch_shape_keys, list_lengths, padded_lengths
 from reformer_zh.training.seq2seq_trainer import ReformerZhTrainer
 from tests.utils import ReformerZhModelTester
 
@@ -47,9 +47,8 @@ def trainer_for(dataset, target_length_bucket: int, tmp_path) -> ReformerZhTrain
 
 def mean_padded_lengths(order: list[int], dataset) -> tuple[float, float]:
     """(document, summary) tokens a batch is padded to, averaged over the batches of `order`."""
-    sources, targets = list_lengths(dataset, "input_ids"), list_lengths(dataset, "labels")
-    batches = [order[i:i + BATCH] for i in range(0, len(order), BATCH)]
-    return (float(np.mean([sources[b].max() for b in batches])), float(np.mean([targets[b].max() for b in batches])))
+    return tuple(float(padded_lengths(order, list_lengths(dataset, column), BATCH).mean())
+                 for column in ("input_ids", "labels"))
 
 
 def test_grouping_by_summary_too_pads_summaries_far_less(tmp_path):

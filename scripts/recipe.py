@@ -236,8 +236,9 @@ def recipe_paths(name: str, recipe: Recipe, args) -> RecipePaths:
     train_file = DATA / recipe.folder / recipe.train_file
     if recipe.window_chars:
         train_file = output_dir / f"train_windows_{recipe.window_chars}{'_headlined' if recipe.skip_briefs else ''}.jsonl"
-    if recipe.mixture_rounds:
-        train_file = output_dir / f"train_mixture_{recipe.mixture_rounds}_rounds.jsonl"
+    if recipe.mixture_rounds:  # a reweighted mixture is another file, never a stale one reused
+        reweighting = "".join(f"_{setting.replace(' ', '-')}" for setting in args.mixture_rows)
+        train_file = output_dir / f"train_mixture_{recipe.mixture_rounds}_rounds{reweighting}.jsonl"
     start_from = Path(args.start_from or ROOT / "outputs" / recipe.start_from) if recipe.start_from else None
     if recipe.start_from == SHIPPED and not args.start_from:  # the model every installation carries
         from reformer_zh.release.reference_model import reference_model_dir
@@ -287,6 +288,10 @@ def parse_arguments(argv: list[str] | None) -> tuple[argparse.ArgumentParser, ar
                              "training minutes it spent count against the budget)")
     parser.add_argument("--start_from", default=None,
                         help="xwlb-program(-bart, -led): the checkpoint to fine-tune (default: outputs/xwlb-story(-bart, -led))")
+    parser.add_argument("--mixture_rows", action="append", default=[], metavar="PART=ROWS",
+                        help="general: the rows each round of the mixture takes of one part instead of "
+                             "reformer_zh/training/mixture.py's share (e.g. cail2020=2824 gives the judgments "
+                             "twice their weight); repeat for several parts")
     parser.add_argument("--dry_run", action="store_true", help="print the train.py arguments and stop")
     parser.epilog = "Flags after `--` go to scripts/train.py and win over the recipe's."
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -296,9 +301,26 @@ def parse_arguments(argv: list[str] | None) -> tuple[argparse.ArgumentParser, ar
     return parser, args
 
 
-def prepare_inputs(parser: argparse.ArgumentParser, args, recipe: Recipe, paths: RecipePaths) -> None:
+def mixture_parts(parser: argparse.ArgumentParser, args, recipe: Recipe):
+    """The parts and shares of the recipe's mixture, `--mixture_rows` applied, or None for a
+    recipe without one (one `error:` line for a part that does not exist, a bad count, or
+    --mixture_rows given to a recipe without a mixture)."""
+    from reformer_zh.training.mixture import GENERAL_MIXTURE, reweighted
+
+    if args.mixture_rows and not recipe.mixture_rounds:
+        parser.exit(2, f"error: --mixture_rows reweights a mixture, and the {args.recipe} recipe trains on one file; "
+                       "use it with the general recipe.\n")
+    if not recipe.mixture_rounds:
+        return None
+    try:
+        return reweighted(GENERAL_MIXTURE, args.mixture_rows)
+    except ValueError as problem:
+        parser.exit(2, f"error: {problem}\n")
+
+
+def prepare_inputs(parser: argparse.ArgumentParser, args, recipe: Recipe, paths: RecipePaths, mixture) -> None:
     """The shared data the recipe reads, and the checkpoint it starts from, checked (one `error:`
-    line when missing); its windows or mixture written to its training file."""
+    line when missing); its windows or mixture (`mixture_parts`) written to its training file."""
     files = (recipe.train_file, recipe.validation_file, recipe.test_file, *filter(None, [recipe.story_file]))
     missing = [p for p in (DATA / recipe.folder / f for f in files) if not p.is_file()]
     if missing:
@@ -313,14 +335,15 @@ def prepare_inputs(parser: argparse.ArgumentParser, args, recipe: Recipe, paths:
         cut = write_windows(DATA / recipe.folder / recipe.train_file, DATA / recipe.folder / recipe.story_file,
                             paths.train_file, recipe.window_chars, recipe.skip_briefs)
         print(f"training windows: {json.dumps(cut)} -> {paths.train_file}", flush=True)
-    if recipe.mixture_rounds:
+    if mixture:
         from reformer_zh.training.mixture import write_mixture
 
-        mixed = write_mixture(paths.train_file, recipe.mixture_rounds, DATA)
+        mixed = write_mixture(paths.train_file, recipe.mixture_rounds, DATA, mixture)
         print(f"training mixture: {json.dumps(mixed, ensure_ascii=False)} -> {paths.train_file}", flush=True)
 
 
-def run_results(args, recipe: Recipe, paths: RecipePaths, command: list[str], metrics: dict, minutes: float) -> dict:
+def run_results(args, recipe: Recipe, paths: RecipePaths, command: list[str], metrics: dict, minutes: float,
+                mixture) -> dict:
     """What recipe_results.json records of a finished run: the machine, the minutes, the steps,
     the model's scores beside the rules' on the split it was scored on (validation unless
     --dev_test, which is entered in the ledger) and the command."""
@@ -350,7 +373,10 @@ def run_results(args, recipe: Recipe, paths: RecipePaths, command: list[str], me
                ("validation_baselines" if validation_only else "dev_test_baselines"): baselines,
                "validation": {k.removeprefix("eval_"): v for k, v in metrics.items() if k.startswith("eval_")},
                "train_command": "python scripts/train.py " + " ".join(command),
-               "reproduce_by_steps": f"python scripts/recipe.py {args.recipe} --max_steps {steps}"}
+               "reproduce_by_steps": f"python scripts/recipe.py {args.recipe} --max_steps {steps}"
+                                     + "".join(f" --mixture_rows '{setting}'" for setting in args.mixture_rows)}
+    if mixture:  # the training file is written from these shares, so they are the run's data
+        results["mixture_rows"] = {part.name: part.rows_per_round for part in mixture}
     if args.dev_test:  # once per reported system; the ledger shows any second look
         from reformer_zh.evaluation.dev_test_ledger import record_dev_test_scoring
 
@@ -377,15 +403,16 @@ def main(argv: list[str] | None = None) -> dict:
     recipe = RECIPES[args.recipe]
     paths = recipe_paths(args.recipe, recipe, args)
     command = train_command(recipe, paths, args)
+    mixture = mixture_parts(parser, args, recipe)  # a bad --mixture_rows stops here, before any data is read
     if args.dry_run:
         print("python scripts/train.py " + " ".join(command))
         return {}
-    prepare_inputs(parser, args, recipe, paths)
+    prepare_inputs(parser, args, recipe, paths, mixture)
     from reformer_zh.training import train
 
     started = time.perf_counter()
     metrics = train.main(command)
-    results = run_results(args, recipe, paths, command, metrics, (time.perf_counter() - started) / 60)
+    results = run_results(args, recipe, paths, command, metrics, (time.perf_counter() - started) / 60, mixture)
     (paths.output_dir / "recipe_results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     print_results(args, recipe, paths, results)
     if recipe.ships:

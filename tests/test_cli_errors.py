@@ -43,6 +43,17 @@ def test_train_reports_a_bad_flag_value_in_one_line(tmp_path, flag, value, messa
     assert_clean_error(result, message)
 
 
+@pytest.mark.parametrize("recipe,setting,message", [
+    ("general", "cail=2824", "no mixture part is called 'cail'"),
+    ("general", "cail2020=0", "must be a positive whole number"),
+    ("general", "cail2020=many", "must be a positive whole number"),
+    ("xwlb-story", "cail2020=2824", "the xwlb-story recipe trains on one file"),
+])
+def test_recipe_reports_a_bad_mixture_reweighting_in_one_line(recipe, setting, message):
+    result = run_tool("recipe.py", recipe, "--mixture_rows", setting, "--dry_run")
+    assert_clean_error(result, message)
+
+
 def test_summarize_reports_a_missing_checkpoint_in_one_line(tmp_path):
     result = run_tool("summarize.py", str(tmp_path / "no_such_checkpoint"), "一篇文档。")
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr

@@ -44,6 +44,23 @@ GENERAL_MIXTURE = (
 )
 
 
+def reweighted(mixture: tuple[MixturePart, ...], settings: list[str]) -> tuple[MixturePart, ...]:
+    """`mixture` with the rows a round takes of some parts changed by `settings` ("PART=ROWS",
+    e.g. "cail2020=2824"): how a run gives a set more weight than the general mixture does.
+    An unknown part or a count that is not a positive whole number is a ValueError naming it."""
+    names = [part.name for part in mixture]
+    rows = {}
+    for setting in settings:
+        name, _, count = setting.rpartition("=")
+        if name not in names:
+            raise ValueError(f"--mixture_rows {setting!r}: no mixture part is called {name!r}; the parts are "
+                             f"{', '.join(names)} (write PART=ROWS)")
+        if not count.isdigit() or int(count) < 1:
+            raise ValueError(f"--mixture_rows {setting!r}: the rows a round takes must be a positive whole number")
+        rows[name] = int(count)
+    return tuple(MixturePart(part.name, part.file, rows.get(part.name, part.rows_per_round)) for part in mixture)
+
+
 def cycled(rows: list[dict], rng: random.Random) -> Iterator[dict]:
     """Every row once in a shuffled order, then again in a new order, without end."""
     if not rows:

@@ -5,7 +5,7 @@ from collections import Counter
 
 import pytest
 
-from reformer_zh.training.mixture import MixturePart, mixture_rows, write_mixture
+from reformer_zh.training.mixture import GENERAL_MIXTURE, MixturePart, mixture_rows, reweighted, write_mixture
 
 
 def rows(name: str, count: int) -> list[dict]:
@@ -45,3 +45,14 @@ def test_write_mixture_reads_in_place_and_names_a_missing_file(tmp_path):
     assert len(written) == 12 and all(set(row) == {"document", "summary", "source"} for row in written)
     with pytest.raises(FileNotFoundError, match="two/train.jsonl"):
         write_mixture(tmp_path / "out.jsonl", 1, tmp_path, (*mixture, MixturePart("two", "two/train.jsonl", 1)))
+
+
+def test_reweighting_changes_only_the_named_parts_rows_per_round():
+    changed = reweighted(GENERAL_MIXTURE, ["cail2020=2824", "vcsum segment=880"])
+    rows = {part.name: part.rows_per_round for part in changed}
+    unchanged = {part.name: part.rows_per_round for part in GENERAL_MIXTURE}
+    assert rows == {**unchanged, "cail2020": 2824, "vcsum segment": 880}
+    assert [part.file for part in changed] == [part.file for part in GENERAL_MIXTURE]
+    assert reweighted(GENERAL_MIXTURE, []) == GENERAL_MIXTURE
+    with pytest.raises(ValueError, match="the parts are xwlb story, lcsts"):
+        reweighted(GENERAL_MIXTURE, ["judgments=10"])

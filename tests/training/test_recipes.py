@@ -216,3 +216,17 @@ def test_a_recipe_trains_by_steps_and_an_exploration_run_leaves_dev_test_unread(
     command = capsys.readouterr().out.split()[2:]
     _, _, training_args, recipe_args = parser.parse_args_into_dataclasses(args=command)
     assert training_args.do_predict and recipe_args.max_train_minutes == 120
+
+
+def test_a_reweighted_general_mixture_trains_on_its_own_file(capsys):
+    """--mixture_rows writes another training file, so a run never reuses a stale mixture written
+    with other shares in the same output folder."""
+    import recipe
+
+    train_files = []
+    for extra in ([], ["--mixture_rows", "cail2020=2824", "--mixture_rows", "vcsum segment=880"]):
+        recipe.main(["general", "--dry_run", *extra])
+        command = capsys.readouterr().out.split()
+        train_files.append(command[command.index("--train_file") + 1])
+    assert train_files[0].endswith("train_mixture_10_rounds.jsonl")
+    assert train_files[1].endswith("train_mixture_10_rounds_cail2020=2824_vcsum-segment=880.jsonl")

@@ -61,14 +61,12 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(args.threads)
     from transformers import pipeline
 
-    from modeling_reformer_zh.pipeline_reformer_zh import plan_reading
-
     document = long_document(args.characters, args.shape)
     model = args.model or str(reference_model_dir())
     summarizer = pipeline("summarization", model=model, trust_remote_code=True)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10
     started = time.perf_counter()
-    reading = plan_reading(document, summarizer.model.config)  # what the call below decides again
+    reading = summarizer.plan_reading(document)  # what the call below decides again
     planned = time.perf_counter() - started
     started = time.perf_counter()
     summary = summarizer(document)[0]["summary_text"]

@@ -12,7 +12,9 @@ pasted it. Its sections are found, in this order:
    `task_specific_params["summarization"]`, trained by reformer_zh/training/story_boundaries.py) scores
    every sentence as the start of a new story, from its opening characters, the end of the
    sentence before it, whether a line break precedes it and how many of its character pairs the
-   sentences before it share (a new story changes the subject), and the document is cut where
+   sentences before it share (a new story changes the subject; a model trained with
+   `reads_meaning` also reads how alike the sentences either side are in the checkpoint's
+   embeddings, sentence_meaning.py), and the document is cut where
    those scores and a prior on a story's length are likeliest together (best_story_starts);
 4. otherwise the document is one section.
 
@@ -20,7 +22,8 @@ News briefs (a block of short items, each under its own title line) are skipped 
 blank-line or story-boundary document, where a rundown gives them no headline; a headed report's
 sections are never skipped. Every skip is returned, so the pipeline can name it.
 
-Imports only the standard library: it travels with every checkpoint as remote code.
+Imports only the standard library (the meaning of sentences comes from the caller, as
+`meaning_of`): it travels with every checkpoint as remote code.
 """
 
 from __future__ import annotations
@@ -28,6 +31,11 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from typing import Callable
+
+# {width: [how alike the `width` sentences before sentence i are to those from it on, for every i]}
+# (sentence_meaning.SentenceMeaning, which the pipeline builds from its checkpoint)
+MeaningOf = Callable[[list[str]], dict[int, list[float]]]
 
 SECTION_BREAK = "\n\n"
 SENTENCE_ENDS = "。！？”…）)"
@@ -184,11 +192,21 @@ def bucket(value: float, step: float = 0.1, top: int = 9) -> int:
     return max(-top, min(int(value / step), top))
 
 
-def sentence_features(sentences: list[str], after_break: list[bool]) -> list[list[str]]:
+def dip(values: list[float], index: int) -> float:
+    """How much lower values[index] is than the highest of the two values either side of it
+    (TextTiling's depth score; index 0 has no value and is not a neighbour)."""
+    around = values[max(1, index - 2):index] + values[index + 1:index + 3]
+    return (max(around) if around else values[index]) - values[index]
+
+
+def sentence_features(sentences: list[str], after_break: list[bool],
+                      meaning: dict[int, list[float]] | None = None) -> list[list[str]]:
     """What the story-boundary model reads of every sentence but the first as the start of a new
     story: its opening characters, the end of the sentence before it, its length, a date near its
     start, a line break before it, and the lexical cohesion across it, with how much lower that is
-    than just before and after it (a dip: TextTiling's depth score)."""
+    than just before and after it (a dip: TextTiling's depth score); with `meaning` (a
+    `MeaningOf`'s answer for these sentences), the same two for how alike the sentences either
+    side are in meaning."""
     pairs = [set(CHINESE_PAIR.findall(sentence)) for sentence in sentences]
     cohesions = {width: cohesion(pairs, width) for width in CONTEXT_SENTENCES}
     result = []
@@ -202,17 +220,32 @@ def sentence_features(sentences: list[str], after_break: list[bool]) -> list[lis
         if broken:
             features += ["break", f"break_p2:{sentence[:2]}"]
         for width, values in cohesions.items():
-            around = values[max(1, index - 2):index] + values[index + 1:index + 3]
-            dip = (max(around) if around else values[index]) - values[index]
-            features += [f"cohesion{width}:{bucket(values[index])}:{broken}", f"dip{width}:{bucket(dip)}:{broken}"]
+            features += [f"cohesion{width}:{bucket(values[index])}:{broken}",
+                         f"dip{width}:{bucket(dip(values, index))}:{broken}"]
+        for width, values in (meaning or {}).items():
+            features += [f"meaning{width}:{bucket(values[index])}:{broken}",
+                         f"meaning_dip{width}:{bucket(dip(values, index))}:{broken}"]
         result.append(features)
     return result
 
 
-def story_start_scores(sentences: list[str], after_break: list[bool], weights: dict[str, float]) -> list[float]:
+def story_start_scores(sentences: list[str], after_break: list[bool], weights: dict[str, float],
+                       meaning: dict[int, list[float]] | None = None) -> list[float]:
     """The model's logit for each sentence but the first starting a new story."""
     return [sum(weights.get(feature, 0.0) for feature in features)
-            for features in sentence_features(sentences, after_break)]
+            for features in sentence_features(sentences, after_break, meaning)]
+
+
+def meaning_for(model: dict, sentences: list[str], meaning_of: MeaningOf | None) -> dict[int, list[float]] | None:
+    """The sentences' meaning cohesion where the story-boundary `model` was trained to read it
+    (`reads_meaning`), else None; a ValueError naming the fix where it is needed and not given."""
+    if not model.get("reads_meaning"):
+        return None
+    if meaning_of is None:
+        raise ValueError("this story-boundary model reads the sentences' meaning (reads_meaning) and no meaning_of "
+                         "was given: pass sentence_meaning.SentenceMeaning of the checkpoint's embeddings (the "
+                         "summarization pipeline's `plan_reading` does).")
+    return meaning_of(sentences)
 
 
 def log_sigmoid(x: float) -> float:
@@ -267,17 +300,19 @@ def best_story_starts(lengths: list[int], logits: list[float], min_characters: i
     return sorted(start for start in starts if start)
 
 
-def story_sections(document: str, model: dict) -> list[str] | None:
+def story_sections(document: str, model: dict, meaning_of: MeaningOf | None = None) -> list[str] | None:
     """The document cut where the story-boundary `model` ({"weights", "threshold",
-    "min_section_characters", "min_document_characters", optionally "length_prior"}) places the
-    starts of stories (best_story_starts); None for a document too short to hold stories, or
-    where no cut is made. A line break inside a section is kept."""
+    "min_section_characters", "min_document_characters", optionally "length_prior" and
+    "reads_meaning"}) places the starts of stories (best_story_starts); None for a document too
+    short to hold stories, or where no cut is made. A line break inside a section is kept.
+    `meaning_of`: what a model that reads meaning needs (meaning_for)."""
     if len(document) < model["min_document_characters"]:
         return None
     sentences, after_break = sentences_of(document)
     if len(sentences) < 2:
         return None
-    logits = [0.0, *(score - model["threshold"] for score in story_start_scores(sentences, after_break, model["weights"]))]
+    scores = story_start_scores(sentences, after_break, model["weights"], meaning_for(model, sentences, meaning_of))
+    logits = [0.0, *(score - model["threshold"] for score in scores)]
     starts = set(best_story_starts([len(sentence) for sentence in sentences], logits,
                                    model["min_section_characters"], model.get("length_prior")))
     if not starts:
@@ -309,14 +344,16 @@ def with_briefs_together(sections: list[str]) -> list[str]:
     return merged
 
 
-def document_sections(document: str, story_boundaries: dict | None = None) -> DocumentSections:
-    """The sections of `document` as the pipeline reads them (this module's docstring)."""
+def document_sections(document: str, story_boundaries: dict | None = None,
+                      meaning_of: MeaningOf | None = None) -> DocumentSections:
+    """The sections of `document` as the pipeline reads them (this module's docstring);
+    `meaning_of` for a story-boundary model that reads meaning (story_sections)."""
     blocks = sections_of(document)
     if len(blocks) >= 2:
         found = DocumentSections(blocks, "blank lines")
     elif headed := headed_sections(document):
         return DocumentSections(headed, "headings")
-    elif story_boundaries and (stories := story_sections(document.strip(), story_boundaries)):
+    elif story_boundaries and (stories := story_sections(document.strip(), story_boundaries, meaning_of)):
         found = DocumentSections(with_briefs_together(stories), "story boundaries")
     else:
         return DocumentSections([document], "whole")

@@ -47,7 +47,7 @@ from .reversible import StepContext, run_stack
 from .pipeline_reformer_zh import SummarizationPipeline  # noqa: F401
 
 # what save_pretrained writes beside the model code: the pipeline and the module it imports
-PIPELINE_FILES = ("pipeline_reformer_zh.py", "document_sections.py")
+PIPELINE_FILES = ("pipeline_reformer_zh.py", "document_sections.py", "sentence_meaning.py")
 
 SELF_ATTENTION_CLASSES = {
     "lsh": ReformerZhLSHSelfAttention,

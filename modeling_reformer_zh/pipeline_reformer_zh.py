@@ -8,7 +8,7 @@ every checkpoint this project saves declares this class and carries this file, s
     pipeline(model=folder_or_repo_id, trust_remote_code=True)
 
 both return `[{"summary_text": ...}]` per input, as v4 did. Imports torch, transformers and its
-sibling document_sections.py, which travels with it.
+siblings document_sections.py and sentence_meaning.py, which travel with it.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ from typing import Any
 import torch
 from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList, Pipeline
 
-from .document_sections import (SECTION_BREAK, DocumentSections, document_sections, is_news_brief,  # noqa: F401
-                                sections_of)  # (is_news_brief and sections_of re-exported)
+from .document_sections import (CONTEXT_SENTENCES, SECTION_BREAK, DocumentSections, MeaningOf,  # noqa: F401
+                                document_sections, is_news_brief, sections_of)  # (is_news_brief, sections_of re-exported)
+from .sentence_meaning import SentenceMeaning
 
 logger = logging.getLogger(__name__)
 
@@ -59,14 +60,16 @@ class Reading:
         return self.found.kept if self.how == "by section" else [self.text]
 
 
-def plan_reading(document: str, config, split_sections: bool | None = None) -> Reading:
+def plan_reading(document: str, config, split_sections: bool | None = None,
+                 meaning_of: MeaningOf | None = None) -> Reading:
     """The one decision of how `document` is read. `split_sections` None: the checkpoint's
     default, one pass for a checkpoint trained to see sections (config `section_embeddings` > 0,
     issue 35's one-pass model), else section by section; the story-boundary model is the
-    checkpoint's (`task_specific_params.summarization.story_boundaries`)."""
+    checkpoint's (`task_specific_params.summarization.story_boundaries`), and `meaning_of` what
+    one that reads meaning needs (`SummarizationPipeline.plan_reading` passes the checkpoint's)."""
     if split_sections is None:
         split_sections = not getattr(config, "section_embeddings", 0)
-    found = document_sections(document, summarization_defaults(config).get("story_boundaries"))
+    found = document_sections(document, summarization_defaults(config).get("story_boundaries"), meaning_of)
     if found.found_by == "whole" or not found.kept:
         return Reading("whole", found, document)
     if split_sections:
@@ -276,7 +279,7 @@ class SummarizationPipeline(Pipeline):
         if self._documents_checked:  # a generator or dataset is checked item by item in preprocess
             documents = [inputs] if isinstance(inputs, str) else list(inputs)
             check_documents(documents)
-            readings = [plan_reading(document, self.model.config, split_sections) for document in documents]
+            readings = [self.plan_reading(document, split_sections) for document in documents]
             warn_skipped_sections(readings)
             if any(reading.how == "by section" for reading in readings):
                 try:
@@ -293,6 +296,12 @@ class SummarizationPipeline(Pipeline):
         if isinstance(inputs, list) and all(len(item) == 1 for item in result):
             return [item[0] for item in result]
         return result
+
+    def plan_reading(self, document: str, split_sections: bool | None = None) -> Reading:
+        """`plan_reading` with this checkpoint's config and its input embeddings as the meaning of
+        sentences: how this pipeline reads `document` (the command's --explain and the page ask it)."""
+        meaning = SentenceMeaning(self.model.get_input_embeddings().weight, self.tokenizer, CONTEXT_SENTENCES)
+        return plan_reading(document, self.model.config, split_sections, meaning)
 
     def _summarize_by_section(self, readings: list[Reading], **kwargs: Any) -> list[list[dict[str, str]]]:
         """One flat, batched call over what every document reads (a text per section, or its one

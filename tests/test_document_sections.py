@@ -11,7 +11,8 @@ import random
 import pytest
 
 from modeling_reformer_zh.document_sections import (
-    document_sections, headed_sections, heading_of, numeral_value, sentences_of, story_sections)
+    document_sections, headed_sections, heading_of, numeral_value, sentence_features, sentences_of,
+    story_sections)
 
 REPORT = ("为做好今年的各项工作，结合本地实际，现提出如下意见。\n一、总体要求\n坚持以人民为中心。\n（一）主要目标\n到2027年基本建成。\n"
           "（二）基本原则\n统筹兼顾。\n二、主要任务\n新建道路120公里。\n三、保障措施\n加强组织领导。")
@@ -72,6 +73,24 @@ def test_story_sections_cut_where_the_model_scores_a_start():
     found = document_sections(document, model)
     assert found.found_by == "story boundaries" and len(found.sections) == 2
     assert document_sections(document).found_by == "whole"  # without a model nothing is cut
+
+
+def test_a_model_that_reads_meaning_cuts_where_the_meaning_changes_and_needs_it_given():
+    model = {"weights": {"meaning1:-5:False": 5.0, "bias": -1.0}, "threshold": 0.0, "min_section_characters": 10,
+             "min_document_characters": 20, "reads_meaning": True}
+    document = "第一条新闻说了很多事情。还有第二句话。第二条新闻开始了。它也有第二句。"
+    asked = []
+
+    def meaning_of(sentences):  # the sentences either side of the third one are unlike (cosine -0.5)
+        asked.append(sentences)
+        return {1: [0.0, 0.9, -0.5, 0.9]}
+
+    assert story_sections(document, model, meaning_of) == ["第一条新闻说了很多事情。还有第二句话。", "第二条新闻开始了。它也有第二句。"]
+    assert asked == [sentences_of(document)[0]]
+    assert "meaning1:-5:False" in sentence_features(*sentences_of(document), {1: [0.0, 0.9, -0.5, 0.9]})[1]
+    with pytest.raises(ValueError, match="reads the sentences' meaning"):
+        document_sections(document, model)
+    assert story_sections(document, {**model, "reads_meaning": False}) is None  # the same weights never fire
 
 
 def test_the_pipeline_names_the_briefs_it_skips(caplog):

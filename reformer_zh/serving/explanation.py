@@ -32,11 +32,11 @@ def summarize_with_sources(summarizer, document: str, split_sections: bool | Non
     after a generation it cut short (each generation gets the time left as `max_time`);
     `max_sections`: `TooManySections` (a ValueError) for a document of more sections, before any
     is summarized."""
-    from modeling_reformer_zh.pipeline_reformer_zh import check_documents, join_segments, plan_reading
+    from modeling_reformer_zh.pipeline_reformer_zh import check_documents, join_segments
 
     check_documents([document])  # the pipeline's own errors and warnings for bad input
     started = time.perf_counter()
-    reading = plan_reading(document, summarizer.model.config, split_sections)  # the pipeline's own decision
+    reading = summarizer.plan_reading(document, split_sections)  # the pipeline's own decision
     found = reading.found
     if max_sections is not None and len(found.sections) > max_sections:
         raise TooManySections(f"the document has {len(found.sections):,} sections ({found.found_by}); the page "

@@ -8,6 +8,9 @@ CSL abstracts, CAIL judgments, VCSum meeting segments, in both shapes) give only
 judgment or a meeting is not cut into stories. The model is a logistic regression over the
 sentence's features (document_sections.sentence_features), trained with Adam; features seen fewer
 than `--min_count` times are dropped and weights under `--prune` are left out of the model written.
+With `--meaning_from CHECKPOINT` it also reads how alike the sentences either side of a candidate
+start are in that checkpoint's input embeddings (modeling_reformer_zh/sentence_meaning.py), and
+the model written says so (`reads_meaning`): the pipeline then reads them in its own checkpoint.
 
 The pipeline cuts where the starts and non-starts together with a log-normal prior on a story's
 length are likeliest (document_sections.best_story_starts); the prior is fitted to the train
@@ -38,7 +41,8 @@ from pathlib import Path
 import torch
 
 from modeling_reformer_zh.document_sections import (
-    SECTION_BREAK, document_sections, is_news_brief, sentence_features, sentences_of, story_sections)
+    CONTEXT_SENTENCES, SECTION_BREAK, MeaningOf, document_sections, is_news_brief, sentence_features, sentences_of,
+    story_sections)
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 ONE_PIECE = ("lcsts/{split}.jsonl", "csl/{split}.jsonl", "cail2020_sfzy/{split}.jsonl", "vcsum/{split}.jsonl")
@@ -70,26 +74,30 @@ def sentence_offsets(document: str, sentences: list[str]) -> list[int]:
     return offsets
 
 
-def labelled_examples(document: str, story_starts: set[int]) -> list[tuple[list[str], int]]:
-    """(features, 1 if the sentence starts a story) for every sentence but the first."""
+def labelled_examples(document: str, story_starts: set[int],
+                      meaning_of: MeaningOf | None = None) -> list[tuple[list[str], int]]:
+    """(features, 1 if the sentence starts a story) for every sentence but the first; with
+    `meaning_of`, the features include the sentences' meaning (sentence_meaning.py)."""
     sentences, after_break = sentences_of(document)
     offsets = sentence_offsets(document, sentences)
+    meaning = meaning_of(sentences) if meaning_of else None
     return [(features, int(offset in story_starts))
-            for features, offset in zip(sentence_features(sentences, after_break), offsets[1:])]
+            for features, offset in zip(sentence_features(sentences, after_break, meaning), offsets[1:])]
 
 
 def evening_stories(row: dict) -> list[str]:
     return [block.strip() for block in row["document"].split(SECTION_BREAK) if block.strip()]
 
 
-def examples_of(evenings: list[dict], one_piece: list[str]) -> list[tuple[list[str], int]]:
+def examples_of(evenings: list[dict], one_piece: list[str],
+                meaning_of: MeaningOf | None = None) -> list[tuple[list[str], int]]:
     examples = []
     for one_block in (False, True):
         for row in evenings:
             document, starts = pasted(evening_stories(row), one_block)
-            examples += labelled_examples(document, set(starts))
+            examples += labelled_examples(document, set(starts), meaning_of)
         for document in one_piece:
-            examples += labelled_examples(pasted([document], one_block)[0], {0})
+            examples += labelled_examples(pasted([document], one_block)[0], {0}, meaning_of)
     return examples
 
 
@@ -159,33 +167,35 @@ def length_prior(evenings: list[dict]) -> dict:
     return {"log_mean": round(mean, 3), "log_sd": round(sd, 3), "weight": 1.0}
 
 
-def counts_within_one(model: dict, evenings: list[dict]) -> dict[str, float]:
-    return {"single newlines": story_count_within_one(model, evenings, False),
-            "one block": story_count_within_one(model, evenings, True)}
+def counts_within_one(model: dict, evenings: list[dict], meaning_of: MeaningOf | None = None) -> dict[str, float]:
+    return {"single newlines": story_count_within_one(model, evenings, False, meaning_of),
+            "one block": story_count_within_one(model, evenings, True, meaning_of)}
 
 
-def best_decoding(model: dict, prior: dict, evenings: list[dict]) -> tuple[dict, list[dict]]:
+def best_decoding(model: dict, prior: dict, evenings: list[dict],
+                  meaning_of: MeaningOf | None = None) -> tuple[dict, list[dict]]:
     """The model with the threshold and prior weight under which most validation evenings are cut
     into their number of stories +-1 (both shapes averaged), and every choice's shares."""
     grid = []
     for threshold in THRESHOLDS:
         for weight in PRIOR_WEIGHTS:
             candidate = {**model, "threshold": threshold, "length_prior": {**prior, "weight": weight} if weight else None}
-            shares = counts_within_one(candidate, evenings)
+            shares = counts_within_one(candidate, evenings, meaning_of)
             grid.append({"threshold": threshold, "prior_weight": weight, **shares,
                          "mean": sum(shares.values()) / len(shares), "model": candidate})
     best = max(grid, key=lambda row: row["mean"])  # the first of equals: the lower threshold, less prior
     return best["model"], [{key: value for key, value in row.items() if key != "model"} for row in grid]
 
 
-def story_count_within_one(model: dict, evenings: list[dict], one_block: bool) -> float:
+def story_count_within_one(model: dict, evenings: list[dict], one_block: bool,
+                           meaning_of: MeaningOf | None = None) -> float:
     """The share of evenings whose sections the pipeline summarizes (document_sections: news
     briefs joined and skipped) are as many as their stories that are not briefs, +-1: one
     headline per story, as the rundown has."""
     within = 0
     for row in evenings:
         stories = evening_stories(row)
-        found = document_sections(pasted(stories, one_block)[0], model)
+        found = document_sections(pasted(stories, one_block)[0], model, meaning_of)
         within += abs(len(found.kept) - sum(not is_news_brief(story) for story in stories)) <= 1
     return within / len(evenings)
 
@@ -200,11 +210,15 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--into", nargs="*", default=[], help="checkpoint folders whose config gets the model")
     parser.add_argument("--out", default=None, help="results JSON")
+    parser.add_argument("--meaning_from", default=None,
+                        help="a checkpoint folder: the model also reads how alike the sentences either side of a "
+                             "candidate start are in this checkpoint's input embeddings (sentence_meaning.py), and "
+                             "the pipeline reads them in the checkpoint it runs (give the one it goes --into)")
     parser.add_argument("--copy_from", default=None,
                         help="a checkpoint folder whose config carries a trained model: copy it --into the others "
                              "instead of training (the shipped model's, for a fine-tune of it)")
     args = parser.parse_args(argv)
-    for folder in [*args.into, *filter(None, [args.copy_from])]:
+    for folder in [*args.into, *filter(None, [args.copy_from, args.meaning_from])]:
         if not (Path(folder) / "config.json").is_file():
             parser.exit(2, f"error: {folder} holds no config.json; give a checkpoint folder.\n")
     if args.copy_from:
@@ -220,29 +234,31 @@ def main(argv: list[str] | None = None) -> dict:
         parser.exit(2, f"error: {evenings} is not there; the story-boundary model trains on the shared data in place.\n")
     from reformer_zh.hardware import machine_record
 
+    meaning_of = checkpoint_meaning(Path(args.meaning_from)) if args.meaning_from else None
     started = time.perf_counter()
     train = examples_of(read_rows(evenings, args.train_evenings, args.seed),
-                        one_piece_documents("train", args.one_piece_per_set))
+                        one_piece_documents("train", args.one_piece_per_set), meaning_of)
     weights = train_weights(train, args.min_count, args.epochs, args.seed)
     weights = {feature: round(value, 2) for feature, value in weights.items() if abs(value) >= args.prune}
     validation_evenings = read_rows(DATA / "xwlb" / "program_validation.jsonl.gz")
-    validation = examples_of(validation_evenings, [])
+    validation = examples_of(validation_evenings, [], meaning_of)
     threshold, quality = best_threshold(start_scores(validation, weights), [label for _, label in validation])
     threshold_alone = {"weights": weights, "threshold": threshold, "min_section_characters": MIN_SECTION_CHARACTERS,
-                       "min_document_characters": MIN_DOCUMENT_CHARACTERS}
+                       "min_document_characters": MIN_DOCUMENT_CHARACTERS, **({"reads_meaning": True} if meaning_of else {})}
     prior = length_prior(read_rows(evenings, args.train_evenings, args.seed))
-    model, grid = best_decoding(threshold_alone, prior, validation_evenings)
+    model, grid = best_decoding(threshold_alone, prior, validation_evenings, meaning_of)
     one_piece = one_piece_documents("validation", None)
-    cut = [document for document in one_piece if story_sections(document, model)]
+    cut = [document for document in one_piece if story_sections(document, model, meaning_of)]
     stories = [row["document"] for row in read_rows(DATA / "xwlb" / "story_validation.jsonl.gz")]
-    stories_cut = [document for document in stories if story_sections(document, model)]
+    stories_cut = [document for document in stories if story_sections(document, model, meaning_of)]
     result = {"machine": machine_record(), "seconds": round(time.perf_counter() - started, 1),
               "train_examples": len(train), "features": len(weights), "threshold": model["threshold"],
               "length_prior": model["length_prior"],
               "validation_story_starts_at_the_best_f1": {"threshold": threshold, **quality},
-              "validation_evenings_count_within_1": counts_within_one(model, validation_evenings),
-              "validation_evenings_count_within_1_threshold_alone": counts_within_one(threshold_alone,
-                                                                                      validation_evenings),
+              "meaning_from": args.meaning_from,
+              "validation_evenings_count_within_1": counts_within_one(model, validation_evenings, meaning_of),
+              "validation_evenings_count_within_1_threshold_alone": counts_within_one(
+                  threshold_alone, validation_evenings, meaning_of),
               "validation_choices": grid,
               "validation_one_piece_documents_cut_share": len(cut) / len(one_piece),
               "validation_xwlb_stories_cut_share": len(stories_cut) / len(stories),
@@ -254,6 +270,18 @@ def main(argv: list[str] | None = None) -> dict:
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     return result
+
+
+def checkpoint_meaning(folder: Path) -> MeaningOf:
+    """The meaning of sentences as the pipeline reads it in the checkpoint at `folder`: its input
+    embeddings and tokenizer (SummarizationPipeline.plan_reading)."""
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    import modeling_reformer_zh  # noqa: F401  (registers the Auto classes)
+    from modeling_reformer_zh.sentence_meaning import SentenceMeaning
+
+    model = AutoModelForSeq2SeqLM.from_pretrained(folder, dtype=torch.float32)
+    return SentenceMeaning(model.get_input_embeddings().weight, AutoTokenizer.from_pretrained(folder), CONTEXT_SENTENCES)
 
 
 def write_into(folder: Path, model: dict) -> None:

@@ -76,3 +76,30 @@ def test_the_length_prior_is_fitted_to_the_stories_and_the_decoding_chosen_is_th
     best = max(row["mean"] for row in grid)
     assert best == 1.0 and sum(counts_within_one(chosen, evenings).values()) / 2 == best
     assert grid[0]["threshold"] == THRESHOLDS[0] and "model" not in grid[0]
+
+
+def test_a_checkpoints_meaning_is_what_its_pipeline_reads_and_training_examples_carry_it(trained):
+    """--meaning_from trains on the meaning the pipeline will read (the checkpoint's embeddings and
+    tokenizer; SummarizationPipeline.plan_reading), and every example gets its features."""
+    from transformers import pipeline
+
+    from modeling_reformer_zh.document_sections import document_sections, sentence_features, sentences_of
+    from reformer_zh.training.story_boundaries import checkpoint_meaning
+
+    sentences = ["今天召开会议。", "会议讨论了预算。", "天气晴朗，气温回升。", "明天有雨。", "学校开学了。", "学生们回到教室。"]
+    document = "".join(sentences) * 60  # long enough for the story-boundary model to read it
+    meaning_of = checkpoint_meaning(trained)
+    split, after_break = sentences_of(document)
+    features = sentence_features(split, after_break, meaning_of(split))
+    # a model that fires only on the least alike neighbours' bucket: any cut it makes is meaning's
+    lowest = min((f for row in features for f in row if f.startswith("meaning1:")), key=lambda f: int(f.split(":")[1]))
+    model = {"weights": {lowest: 20.0, "bias": -10.0}, "threshold": 0.0, "min_section_characters": 40,
+             "min_document_characters": 2000, "reads_meaning": True}
+    expected = document_sections(document, model, meaning_of)
+    assert expected.found_by == "story boundaries" and len(expected.sections) > 2
+    summarizer = pipeline("summarization", model=str(trained), trust_remote_code=True)
+    summarizer.model.config.task_specific_params = {"summarization": {"story_boundaries": model}}
+    assert summarizer.plan_reading(document).found.sections == expected.sections
+    examples = labelled_examples("".join(sentences), {0, len("".join(sentences[:2]))}, meaning_of)
+    assert all(any(feature.startswith("meaning3:") for feature in features) for features, _ in examples)
+    assert [label for _, label in examples] == [0, 1, 0, 0, 0]

@@ -7,7 +7,9 @@ synchronisation than it saves; a whole evening's encoder works on thousands of p
 two threads should pay. This measures both on validation documents with the shipped model (or
 --model), the thread counts taking turns round by round so that a drift of the machine falls on
 all of them alike, and counts the summaries that differ from the first count's (reductions
-split differently may round differently).
+split differently may round differently). Measured on an AMD EPYC, alone: one thread is no
+faster for a story and slower for an evening (benchmarks/results/pipeline_threads.json), so the
+pipeline keeps the caller's thread count.
 
     python benchmarks/pipeline_threads.py --stories 40 --evenings 4 --rounds 2 \\
         --out benchmarks/results/pipeline_threads.json

@@ -24,8 +24,8 @@ from typing import Any
 import torch
 from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList, Pipeline
 
-from .document_sections import (CONTEXT_SENTENCES, SECTION_BREAK, DocumentSections, MeaningOf,  # noqa: F401
-                                document_sections, is_news_brief, sections_of)  # (is_news_brief, sections_of re-exported)
+from .document_sections import (SECTION_BREAK, DocumentSections, MeaningOf, document_sections,  # noqa: F401
+                                is_news_brief, sections_of)  # (is_news_brief and sections_of re-exported)
 from .sentence_meaning import SentenceMeaning
 
 logger = logging.getLogger(__name__)
@@ -300,8 +300,8 @@ class SummarizationPipeline(Pipeline):
     def plan_reading(self, document: str, split_sections: bool | None = None) -> Reading:
         """`plan_reading` with this checkpoint's config and its input embeddings as the meaning of
         sentences: how this pipeline reads `document` (the command's --explain and the page ask it)."""
-        meaning = SentenceMeaning(self.model.get_input_embeddings().weight, self.tokenizer, CONTEXT_SENTENCES)
-        return plan_reading(document, self.model.config, split_sections, meaning)
+        return plan_reading(document, self.model.config, split_sections,
+                            SentenceMeaning.of_checkpoint(self.model, self.tokenizer))
 
     def _summarize_by_section(self, readings: list[Reading], **kwargs: Any) -> list[list[dict[str, str]]]:
         """One flat, batched call over what every document reads (a text per section, or its one

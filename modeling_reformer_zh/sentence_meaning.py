@@ -19,16 +19,24 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .document_sections import CONTEXT_SENTENCES
+
 
 class SentenceMeaning:
     """`meaning(sentences)` -> {width: [cosine across the start of sentence i, for every i]}, index
     0 (no sentence before it) 0.0, as `document_sections.sentence_features` reads it.
 
     `embedding`: [vocabulary, hidden] (the model's input embeddings); `tokenizer`: its tokenizer;
-    `widths`: how many sentences either side are summed (document_sections.CONTEXT_SENTENCES)."""
+    `widths`: how many sentences either side are summed (the lexical cohesion's, by default)."""
 
-    def __init__(self, embedding: Tensor, tokenizer, widths: tuple[int, ...]) -> None:
+    def __init__(self, embedding: Tensor, tokenizer, widths: tuple[int, ...] = CONTEXT_SENTENCES) -> None:
         self.embedding, self.tokenizer, self.widths = embedding.detach(), tokenizer, widths
+
+    @classmethod
+    def of_checkpoint(cls, model, tokenizer) -> "SentenceMeaning":
+        """The meaning a checkpoint's pipeline reads: its own input embeddings and tokenizer (the
+        story-boundary trainer's --meaning_from reads the same)."""
+        return cls(model.get_input_embeddings().weight, tokenizer)
 
     @torch.no_grad()
     def sentence_vectors(self, sentences: list[str]) -> Tensor:

@@ -307,10 +307,10 @@ def mixture_parts(parser: argparse.ArgumentParser, args, recipe: Recipe):
     --mixture_rows given to a recipe without a mixture)."""
     from reformer_zh.training.mixture import GENERAL_MIXTURE, reweighted
 
-    if args.mixture_rows and not recipe.mixture_rounds:
-        parser.exit(2, f"error: --mixture_rows reweights a mixture, and the {args.recipe} recipe trains on one file; "
-                       "use it with the general recipe.\n")
     if not recipe.mixture_rounds:
+        if args.mixture_rows:
+            parser.exit(2, f"error: --mixture_rows reweights a mixture, and the {args.recipe} recipe trains on one "
+                           "file; use it with the general recipe.\n")
         return None
     try:
         return reweighted(GENERAL_MIXTURE, args.mixture_rows)

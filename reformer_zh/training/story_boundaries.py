@@ -36,13 +36,13 @@ import random
 import sys
 import time
 from collections import Counter
+from functools import lru_cache
 from pathlib import Path
 
 import torch
 
 from modeling_reformer_zh.document_sections import (
-    CONTEXT_SENTENCES, SECTION_BREAK, MeaningOf, document_sections, is_news_brief, sentence_features, sentences_of,
-    story_sections)
+    SECTION_BREAK, MeaningOf, document_sections, is_news_brief, sentence_features, sentences_of, story_sections)
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 ONE_PIECE = ("lcsts/{split}.jsonl", "csl/{split}.jsonl", "cail2020_sfzy/{split}.jsonl", "vcsum/{split}.jsonl")
@@ -273,15 +273,18 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def checkpoint_meaning(folder: Path) -> MeaningOf:
-    """The meaning of sentences as the pipeline reads it in the checkpoint at `folder`: its input
-    embeddings and tokenizer (SummarizationPipeline.plan_reading)."""
+    """The meaning of sentences as the pipeline reads it in the checkpoint at `folder`
+    (SentenceMeaning.of_checkpoint), remembered for the documents seen last: the choice of
+    decoding reads the same validation evenings once per threshold and prior weight."""
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
     import modeling_reformer_zh  # noqa: F401  (registers the Auto classes)
     from modeling_reformer_zh.sentence_meaning import SentenceMeaning
 
-    model = AutoModelForSeq2SeqLM.from_pretrained(folder, dtype=torch.float32)
-    return SentenceMeaning(model.get_input_embeddings().weight, AutoTokenizer.from_pretrained(folder), CONTEXT_SENTENCES)
+    meaning = SentenceMeaning.of_checkpoint(AutoModelForSeq2SeqLM.from_pretrained(folder, dtype=torch.float32),
+                                            AutoTokenizer.from_pretrained(folder))
+    remembered = lru_cache(maxsize=512)(lambda sentences: meaning(list(sentences)))
+    return lambda sentences: remembered(tuple(sentences))
 
 
 def write_into(folder: Path, model: dict) -> None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -287,7 +288,9 @@ def parse_arguments(argv: list[str] | None) -> tuple[argparse.ArgumentParser, ar
                         help="continue an interrupted run from the newest checkpoint in its output folder (the "
                              "training minutes it spent count against the budget)")
     parser.add_argument("--start_from", default=None,
-                        help="xwlb-program(-bart, -led): the checkpoint to fine-tune (default: outputs/xwlb-story(-bart, -led))")
+                        help="the checkpoint a fine-tuning recipe starts from (xwlb-program(-bart, -led): default "
+                             "outputs/xwlb-story(-bart, -led); general: the shipped model), e.g. an earlier run's to "
+                             "continue it")
     parser.add_argument("--mixture_rows", action="append", default=[], metavar="PART=ROWS",
                         help="general: the rows each round of the mixture takes of one part instead of "
                              "reformer_zh/training/mixture.py's share (e.g. cail2020=2824 gives the judgments "
@@ -342,6 +345,20 @@ def prepare_inputs(parser: argparse.ArgumentParser, args, recipe: Recipe, paths:
         print(f"training mixture: {json.dumps(mixed, ensure_ascii=False)} -> {paths.train_file}", flush=True)
 
 
+def reproduce_by_steps(args, steps: int) -> str:
+    """The command that replays a run by its steps on another machine, with every choice the run
+    was given: the checkpoint it continued (--start_from), the mixture's rows and the train.py
+    flags after `--` (a run at another rate or seed is not the recipe's defaults)."""
+    words = ["python", "scripts/recipe.py", args.recipe, "--max_steps", str(steps)]
+    if args.start_from:
+        words += ["--start_from", args.start_from]
+    for setting in args.mixture_rows:
+        words += ["--mixture_rows", setting]
+    if args.train_flags:
+        words += ["--", *args.train_flags]
+    return shlex.join(words)
+
+
 def run_results(args, recipe: Recipe, paths: RecipePaths, command: list[str], metrics: dict, minutes: float,
                 mixture) -> dict:
     """What recipe_results.json records of a finished run: the machine, the minutes, the steps,
@@ -372,9 +389,9 @@ def run_results(args, recipe: Recipe, paths: RecipePaths, command: list[str], me
                "scored_pairs": len(scored_rows), "dev_test": model,
                ("validation_baselines" if validation_only else "dev_test_baselines"): baselines,
                "validation": {k.removeprefix("eval_"): v for k, v in metrics.items() if k.startswith("eval_")},
+               "started_from": str(paths.start_from) if paths.start_from else None,
                "train_command": "python scripts/train.py " + " ".join(command),
-               "reproduce_by_steps": f"python scripts/recipe.py {args.recipe} --max_steps {steps}"
-                                     + "".join(f" --mixture_rows '{setting}'" for setting in args.mixture_rows)}
+               "reproduce_by_steps": reproduce_by_steps(args, steps)}
     if mixture:  # the training file is written from these shares, so they are the run's data
         results["mixture_rows"] = {part.name: part.rows_per_round for part in mixture}
     if args.dev_test:  # once per reported system; the ledger shows any second look

@@ -116,6 +116,8 @@ def results_section(results: dict, datasets: list[str], shipped: dict | None = N
         f"{results.get('minutes_training')} training minutes, {results.get('minutes_total')} in all with evaluation)",
         f"- where: {machine.get('cpu', 'unknown CPU')}, {machine.get('threads', '?')} threads, "
         f"bf16 hardware {machine.get('bf16_hardware') or 'none'}, torch {machine.get('torch', '?')}",
+        *([f"- started from the checkpoint `{results['started_from']}` (a fine-tune or a continued run: its own "
+           "training comes first)"] if results.get("started_from") else []),
         f"- same steps on another machine: `{results.get('reproduce_by_steps')}`",
         *([f"- then its weights mixed with the model it was fine-tuned from: {interpolation['base_share']:g} of "
            f"that one's, {1 - interpolation['base_share']:g} of its own (WiSE-FT; `{portable(interpolation['command'])}`)"]

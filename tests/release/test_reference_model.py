@@ -63,7 +63,8 @@ def test_a_general_model_ships_with_its_yardstick_table_and_its_datas_terms(trai
     """Issue 43: a model trained on several sets; weights trained on research-only data carry
     those terms (license `other`), and the card shows its scores on every set beside the rule."""
     results = tmp_path / "recipe_results.json"
-    results.write_text(json.dumps({**RESULTS, "recipe": "general", "dev_test": {}}))
+    results.write_text(json.dumps({**RESULTS, "recipe": "general", "dev_test": {},
+                                   "started_from": f"{reference_model.PACKAGE_ROOT}/outputs/general-long"}))
     row = {"documents": 3, "rule_name": "first sentence", "rule": {"rougeL": 20.0}, "series_title_share": 0.0,
            "ours": {"rougeL": 31.25, "distinct_share": 1.0}, "seconds_per_document": 0.5}
     yardstick = tmp_path / "yardstick.json"
@@ -77,6 +78,7 @@ def test_a_general_model_ships_with_its_yardstick_table_and_its_datas_terms(trai
     assert ("0.4 of that one's, 0.6 of its own (WiSE-FT; `python -m reformer_zh.training.interpolate_weights "
             "--base ./outputs/a`)") in card and (out / "interpolation.json").is_file()
     assert "license: other" in card and "license_name: research-only" in card
+    assert "- started from the checkpoint `./outputs/general-long` (a fine-tune or a continued run" in card
     assert "| lcsts | 3 | first sentence | 20.0 | 31.2 | 100% | 0% | 0.50 |" in card
     assert "司法大数据院" in card and "Apache-2.0 as stated by CSL" in card and "a headline model" not in card
 

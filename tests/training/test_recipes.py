@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import shlex
 import sys
 from collections import Counter
 from pathlib import Path
@@ -178,6 +179,11 @@ def test_program_recipe_fine_tunes_a_story_checkpoint_on_windows_and_reads_whole
                                                   "story leads of the whole evening"}
     assert results["train_steps"] == 2 and "rougeL" in results["dev_test"]
     assert results["dev_test_scorings"] == 1 and json.loads(ledger.read_text())["method"] == "recipe: xwlb-program"
+    # what replays the run names the checkpoint it continued and the flags it was given
+    assert results["started_from"] == str(trained)
+    replay = shlex.split(results["reproduce_by_steps"])
+    assert replay[replay.index("--start_from") + 1] == str(trained)
+    assert replay[replay.index("--") + 1:replay.index("--") + 3] == ["--max_train_samples", "8"]
 
 
 @pytest.mark.skipif(not (XWLB / "program_train.jsonl.gz").is_file(), reason=f"xwlb data not found at {XWLB}")

@@ -280,7 +280,8 @@ def validate(folder: Path, expected: dict) -> None:
         script.write_text(LOAD_SCRIPT)
         environment = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HF_HUB_OFFLINE": "1",
                        "HF_HOME": str(Path(scratch) / "hf_home")}  # no token, no project on the path
-        result = subprocess.run([sys.executable, str(script), str(folder), str(expected_path), PROBE_TEXT],
+        # the loader runs in the scratch folder: a relative `folder` would be read there as a Hub id
+        result = subprocess.run([sys.executable, str(script), str(folder.resolve()), str(expected_path), PROBE_TEXT],
                                 capture_output=True, text=True, cwd=scratch, env=environment, timeout=600)
     if "LOADS_WITHOUT_PROJECT" not in result.stdout:
         raise PublishError(f"{folder} does not load with trust_remote_code=True without the project:\n"

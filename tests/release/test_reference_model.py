@@ -28,12 +28,13 @@ RESULTS = {
 
 
 @pytest.mark.slow
-def test_a_checkpoint_ships_as_a_small_folder_that_loads_without_the_project(trained, tmp_path):
+def test_a_checkpoint_ships_as_a_small_folder_that_loads_without_the_project(trained, tmp_path, monkeypatch):
     results = tmp_path / "recipe_results.json"
     root = reference_model.PACKAGE_ROOT
     command = f"python scripts/train.py --train_file {root.parent}/shared/data/x.jsonl --output_dir {root}/outputs/x"
     results.write_text(json.dumps({**RESULTS, "train_command": command}))
-    out = reference_model.ship(trained, results, tmp_path / "shipped")  # validate() loads it without the project
+    monkeypatch.chdir(tmp_path)  # a folder named relative to where the command runs (--out candidates/x)
+    out = reference_model.ship(trained, results, Path("shipped"))  # validate() loads it without the project
     config = json.loads((out / "config.json").read_text())
     assert config["dtype"] == "float32" and "summarization" in config["custom_pipelines"]
     from safetensors import safe_open
